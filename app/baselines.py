@@ -1,0 +1,77 @@
+"""Baseline scorers, run on exactly the candidate lists the model ranks."""
+
+import numpy as np
+
+from app.actions import DEFAULT_LOSS_WEIGHTS
+
+BASELINE_NAMES = ("random", "popularity", "history_recency")
+
+DEFAULT_HALF_LIFE_HOURS = 24.0 * 7
+"""Half-life of the history-recency decay: an event a week old counts half."""
+
+
+def random_scores(candidate_item_id, seed=0):
+    """Uniform random scores `[N, C]`, fixed by `seed`."""
+    return np.random.default_rng(seed).random(np.shape(candidate_item_id), dtype=np.float32)
+
+
+def popularity_scores(candidate_item_id, item_ids, item_popularity):
+    """Each candidate's training-split popularity, 0 for items never seen in training.
+
+    Args:
+        candidate_item_id: `[N, C]` candidate item ids.
+        item_ids: `[I]` sorted catalog item ids.
+        item_popularity: `[I]` popularity of each catalog item (action-weighted counts).
+
+    Returns:
+        `[N, C]` float32 scores.
+    """
+    candidate_item_id = np.asarray(candidate_item_id)
+    slot = np.clip(np.searchsorted(item_ids, candidate_item_id), 0, len(item_ids) - 1)  # [N, C]
+    known = item_ids[slot] == candidate_item_id  # [N, C]
+    return np.where(known, item_popularity[slot], 0.0).astype(np.float32)
+
+
+def action_weighted_popularity(counts, action_weights=DEFAULT_LOSS_WEIGHTS):
+    """Popularity `[I]` from per-action counts `[I, A]` (transaction, addtocart, view)."""
+    return np.asarray(counts, dtype=np.float64) @ np.asarray(action_weights, dtype=np.float64)
+
+
+def history_recency_scores(
+    features,
+    action_weights=DEFAULT_LOSS_WEIGHTS,
+    half_life_hours=DEFAULT_HALF_LIFE_HOURS,
+    chunk_size=1024,
+):
+    """Sum over the visitor's history occurrences of a candidate: action weight x recency decay.
+
+    A candidate the visitor never touched scores 0. Uses only the model's own
+    input features, so it sees exactly the history the model sees.
+
+    Args:
+        features: the model's input dict (numpy): `history_item_id`,
+            `history_action`, `history_age_hours` `[N, S]`, `candidate_item_id`
+            `[N, C]`.
+        action_weights: weight of (transaction, addtocart, view).
+        half_life_hours: age at which an event counts half.
+        chunk_size: lists scored at a time (bounds memory at `chunk * C * S`).
+
+    Returns:
+        `[N, C]` float32 scores.
+    """
+    # History action ids are 1 view, 2 addtocart, 3 transaction; 0 is padding.
+    weight_by_action_id = np.array(
+        [0.0, action_weights[2], action_weights[1], action_weights[0]], dtype=np.float32
+    )
+    history_item = np.asarray(features["history_item_id"])  # [N, S]
+    candidate_item = np.asarray(features["candidate_item_id"])  # [N, C]
+    event_value = weight_by_action_id[np.asarray(features["history_action"])] * np.exp2(
+        -np.asarray(features["history_age_hours"], dtype=np.float32) / half_life_hours
+    )  # [N, S]
+    event_value = np.where(history_item > 0, event_value, 0.0).astype(np.float32)  # [N, S]
+    scores = np.zeros(candidate_item.shape, dtype=np.float32)  # [N, C]
+    for start in range(0, len(candidate_item), chunk_size):
+        rows = slice(start, start + chunk_size)
+        same_item = (candidate_item[rows, :, None] == history_item[rows, None, :]).astype(np.float32)  # [n, C, S]
+        scores[rows] = np.einsum("ncs,ns->nc", same_item, event_value[rows])  # [n, C]
+    return scores

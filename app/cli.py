@@ -1,0 +1,65 @@
+"""What every command shares: logging format, user errors as one line, the data flags."""
+
+import functools
+import logging
+import sys
+
+from app.config import ConfigError
+
+LOG_FORMAT = "%(asctime)s | %(name)s | %(levelname)s | %(message)s"
+
+
+class UserError(Exception):
+    """A mistake the user can fix (a missing file, an unknown visitor): one line, no traceback."""
+
+
+def setup_logging(level=logging.INFO):
+    """Logs as `time | name | level | message` and quietens TensorFlow's C++ chatter."""
+    logging.basicConfig(level=level, format=LOG_FORMAT, datefmt="%H:%M:%S", force=True)
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def exits_cleanly_on_user_error(main):
+    """Runs `main`; a `UserError` or `ConfigError` prints one line on stderr and exits 2."""
+
+    @functools.wraps(main)
+    def wrapper(argv=None):
+        try:
+            return main(argv)
+        except (UserError, ConfigError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
+
+
+def add_data_flags(parser):
+    """The dataset flags shared by `app.fit`, `app.evaluate`, `app.recommend` and `tuning.search`."""
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        help="auto (default: retail_rocket/full when the Kaggle files are in the manual "
+        "directory, else the synthetic twin), retail_rocket/full, retail_rocket/synthetic "
+        "or retail_rocket/synthetic_full",
+    )
+    parser.add_argument("--data_dir", default=None, help="TFDS data directory (TFDS default)")
+    parser.add_argument(
+        "--manual_dir",
+        default=None,
+        help="folder holding the Kaggle files for retail_rocket/full "
+        "(TFDS default: <data_dir>/downloads/manual)",
+    )
+    parser.add_argument(
+        "--min_visitor_events",
+        type=int,
+        default=None,
+        help="keep visitors with at least this many events (builder default 10; "
+        "use 2 for the small real slice)",
+    )
+    parser.add_argument(
+        "--min_item_events",
+        type=int,
+        default=None,
+        help="keep items with at least this many events (builder default 5; use 1 for the slice)",
+    )

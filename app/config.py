@@ -1,0 +1,157 @@
+"""Named training configurations: dataclasses that round-trip to JSON and to command-line flags."""
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+
+class ConfigError(ValueError):
+    """An unknown config name or field."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on, saved beside its model.
+
+    Model fields go to `app.model.PhoenixRanker`; data fields to the input
+    pipeline (`eval_max_lists` > 0 scores a fixed random subset of that many
+    lists per split, the same for the model and every baseline; 0 scores all);
+    the rest to `model.fit`.
+    """
+
+    # Model.
+    emb_size: int = 128
+    num_layers: int = 4
+    num_query_heads: int = 4
+    num_key_value_heads: int = 2
+    key_size: int = 64
+    widening_factor: float = 2.0
+    num_hashes: int = 2
+    visitor_buckets: int = 16_384
+    item_buckets: int = 32_768
+    category_buckets: int = 1_024
+    num_age_buckets: int = 32
+    max_age_hours: float = 24.0 * 180
+    logit_cap: float = 30.0
+    # Data.
+    history_length: int = 64
+    num_candidates: int = 16
+    eval_list_length: int = 100
+    eval_max_lists: int = 0
+    target_window_events: int = 5
+    popularity_alpha: float = 0.75
+    # Training.
+    batch_size: int = 128
+    eval_batch_size: int = 256
+    epochs: int = 10
+    steps_per_epoch: int = 500
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    transaction_weight: float = 10.0
+    addtocart_weight: float = 3.0
+    view_weight: float = 1.0
+    patience: int = 3
+    steps_per_execution: int = 1
+    precision: str = "float32"
+    seed: int = 0
+
+    @property
+    def action_weights(self):
+        """Loss weights in the order (transaction, addtocart, view)."""
+        return (self.transaction_weight, self.addtocart_weight, self.view_weight)
+
+    def model_kwargs(self):
+        """Constructor arguments of `PhoenixRanker`."""
+        names = (
+            "emb_size num_layers num_query_heads num_key_value_heads key_size widening_factor "
+            "num_hashes visitor_buckets item_buckets category_buckets num_age_buckets "
+            "max_age_hours logit_cap"
+        ).split()
+        return {name: getattr(self, name) for name in names}
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values):
+        """Builds a config from a dict, refusing unknown fields by name."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown config field(s) {unknown}. Expected some of: {sorted(known)}."
+            )
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text):
+        return cls.from_dict(json.loads(text))
+
+
+CONFIGS = {
+    # The seed's default run: emb 128, 4 layers, history 64, 16 candidates,
+    # batch 128, 10 epochs x 500 steps, AdamW lr 1e-4.
+    "default": TrainConfig(),
+    # The seed's large run.
+    "full": TrainConfig(emb_size=256, num_layers=6, batch_size=256, epochs=20),
+    # About a minute on 2 CPU cores: for tests and first contact.
+    "smoke": TrainConfig(
+        emb_size=32,
+        num_layers=1,
+        num_query_heads=2,
+        num_key_value_heads=1,
+        key_size=16,
+        visitor_buckets=1_024,
+        item_buckets=4_096,
+        category_buckets=256,
+        history_length=16,
+        num_candidates=8,
+        eval_list_length=50,
+        eval_max_lists=1_500,
+        batch_size=32,
+        eval_batch_size=128,
+        epochs=2,
+        steps_per_epoch=30,
+        learning_rate=3e-3,
+        patience=2,
+    ),
+}
+
+
+def named_config(name):
+    """The config called `name`, or a ConfigError listing the names there are."""
+    if name not in CONFIGS:
+        raise ConfigError(f"Unknown config {name!r}. Expected one of: {', '.join(CONFIGS)}.")
+    return CONFIGS[name]
+
+
+def add_config_flags(parser):
+    """Adds `--config NAME` and one `--<field>` flag per config field (default: the named config's)."""
+    parser.add_argument(
+        "--config",
+        default="default",
+        help=f"named configuration to start from: {', '.join(CONFIGS)} (default: %(default)s)",
+    )
+    defaults = CONFIGS["default"]
+    for field in dataclasses.fields(TrainConfig):
+        kind = field.type
+        parser.add_argument(
+            f"--{field.name}",
+            type=kind,
+            default=None,
+            metavar=kind.__name__.upper(),
+            help=f"override the config's {field.name} "
+            f"(default config: {getattr(defaults, field.name)})",
+        )
+
+
+def config_from_args(args):
+    """The named config with every flag the user gave applied on top."""
+    config = named_config(args.config)
+    overrides = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(TrainConfig)
+        if getattr(args, field.name, None) is not None
+    }
+    return dataclasses.replace(config, **overrides)
+

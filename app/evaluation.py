@@ -1,0 +1,117 @@
+"""Scores fixed candidate lists with the model and every baseline, into one report entry."""
+
+import dataclasses
+
+import numpy as np
+
+from app.baselines import action_weighted_popularity
+from app.baselines import history_recency_scores
+from app.baselines import popularity_scores
+from app.baselines import random_scores
+from app.list_metrics import score_lists
+from app.report import with_relative_differences
+
+
+def predict_logits(model, features, batch_size):
+    """The model's logits `[N, C, A]` for a dict of numpy features, in batches."""
+    return np.asarray(model.predict(features, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def evaluate_lists(model, lists, item_ids, item_popularity, action_weights, batch_size, seed):
+    """One report entry `M`: the model and the baselines on exactly the same lists.
+
+    Args:
+        model: a ranker taking the input dict and returning logits `[N, C, A]`.
+        lists: evaluation lists with `features`, `labels [N, C, A]`, `mask [N, C]`.
+        item_ids: `[I]` sorted catalog item ids (training split).
+        item_popularity: `[I]` action-weighted training counts.
+        action_weights: the ranking score's weights (transaction, addtocart, view).
+        batch_size: lists scored per model call.
+        seed: seed of the random baseline.
+
+    Returns:
+        `{"model": R, "baselines": {"random": R, "popularity": R, "history_recency": R}}`
+        with each `R` as in `app.list_metrics.score_lists`.
+    """
+    features, labels, mask = lists.features, lists.labels, lists.mask
+    candidates = features["candidate_item_id"]  # [N, C]
+    probabilities = 1.0 / (1.0 + np.exp(-predict_logits(model, features, batch_size)))  # [N, C, A]
+    model_scores = probabilities @ np.asarray(action_weights, dtype=np.float32)  # [N, C]
+    return {
+        "model": score_lists(labels, mask, model_scores, action_scores=probabilities),
+        "baselines": {
+            "random": score_lists(labels, mask, random_scores(candidates, seed)),
+            "popularity": score_lists(
+                labels, mask, popularity_scores(candidates, item_ids, item_popularity)
+            ),
+            "history_recency": score_lists(
+                labels, mask, history_recency_scores(features, action_weights)
+            ),
+        },
+    }
+
+
+def subsample_lists(lists, max_lists, seed):
+    """A fixed subset of at most `max_lists` lists, chosen by a hash of the visitor id and `seed`.
+
+    The choice depends only on the visitors, so every scorer and every process
+    gets the same subset; `max_lists` 0 keeps all.
+    """
+    from datasets.evaluation_lists import hashed_uniform
+
+    if max_lists <= 0 or lists.num_lists <= max_lists:
+        return lists
+    keys = hashed_uniform(seed, lists.features["visitor_id"], 0, stream=(1 << 21))  # [N]
+    keep = np.sort(np.argsort(keys, kind="stable")[:max_lists])  # [n] in list order
+    return dataclasses.replace(
+        lists,
+        features={name: value[keep] for name, value in lists.features.items()},
+        labels=lists.labels[keep],
+        mask=lists.mask[keep],
+        statistics={**lists.statistics, "lists_scored": int(keep.size), "lists_built": lists.num_lists},
+    )
+
+
+def evaluation_lists_for(config, data, splits=("validation", "test")):
+    """Each split's candidate lists, fixed by the config's seed: the same for every scorer."""
+    from datasets.pipeline import evaluation_lists
+
+    return {
+        split: subsample_lists(
+            evaluation_lists(
+                getattr(data, split),
+                data.catalog,
+                history_length=config.history_length,
+                list_length=config.eval_list_length,
+                popularity_alpha=config.popularity_alpha,
+                seed=config.seed,
+            ),
+            config.eval_max_lists,
+            config.seed,
+        )
+        for split in splits
+    }
+
+
+def evaluate_all(model, config, data, lists):
+    """`{split: M}`: the model and the baselines on each split's lists, with relative differences."""
+    popularity = action_weighted_popularity(data.catalog.action_counts, config.action_weights)
+    return {
+        split: with_relative_differences(
+            evaluate_lists(
+                model,
+                split_lists,
+                data.catalog.item_id,
+                popularity,
+                config.action_weights,
+                config.eval_batch_size,
+                config.seed,
+            )
+        )
+        for split, split_lists in lists.items()
+    }
+
+
+def dataset_entry(data):
+    """The report's `"dataset"` entry: name, version and the build's statistics."""
+    return {"name": data.name, "version": data.version, "statistics": data.statistics}

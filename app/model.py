@@ -1,0 +1,211 @@
+"""The ranker: one transformer over customer, history and isolated candidates."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
+from app.actions import ACTION_NAMES  # noqa: E402
+from layers import (  # noqa: E402
+    CandidateIsolationMask,
+    CandidateTokens,
+    DecoderStack,
+    LogBucketEmbedding,
+    MultiHashEmbedding,
+    RMSNorm,
+    SequencePositions,
+)
+from layers.registration import serializable  # noqa: E402
+
+NUM_ACTION_IDS = 4
+"""History action ids: 0 padding (and the candidate marker), 1 view, 2 addtocart, 3 transaction."""
+
+
+@serializable
+class PhoenixRanker(keras.Model):
+    """Phoenix-style ranking transformer with candidate isolation.
+
+    The token sequence is `[customer, history (S), candidates (C)]`. Customer and
+    history attend causally; every candidate attends to the customer, the valid
+    history and itself, never to another candidate, and all candidates share the
+    rotary position right after the last valid history event. A candidate's
+    logits therefore depend only on the customer, the history and that
+    candidate: not on the other candidates, their number, or its slot.
+
+    Visitor and item ids are hashed inside the model (`MultiHashEmbedding`), so a
+    saved model takes raw Retail Rocket ids. Categories are hashed too (with a
+    smaller table): category ids are sparse integers up to a few thousand, and
+    hashing keeps the model free of a vocabulary file and safe for category ids
+    it never saw. History tokens concatenate item, category, action and age
+    (log-spaced buckets) embeddings and project them to `emb_size`; candidate
+    tokens do the same with item, category and the action-0 "candidate" marker.
+
+    Args:
+        emb_size: model width D.
+        num_layers: number of decoder blocks.
+        num_query_heads: H query heads.
+        num_key_value_heads: K key/value heads, `H % K == 0`.
+        key_size: width of one head.
+        widening_factor: feed-forward width factor (see `layers.decoder_block`).
+        num_hashes: hash functions per id.
+        visitor_buckets, item_buckets, category_buckets: rows per hash table.
+        num_age_buckets: log-spaced age buckets.
+        max_age_hours: age mapped to the last bucket.
+        attn_output_multiplier: attention logit scale, `None` for `key_size**-0.5`.
+        logit_cap: soft cap on attention logits, `None` to disable.
+
+    Inputs: a dict with `visitor_id [B]`, `history_item_id`,
+    `history_category_id`, `history_action` `[B, S]` (int32),
+    `history_age_hours [B, S]` (float32), `candidate_item_id`,
+    `candidate_category_id` `[B, C]` (int32); id 0 is padding.
+
+    Outputs: logits `[B, C, 3]` for (transaction, addtocart, view), float32.
+    """
+
+    def __init__(
+        self,
+        emb_size=128,
+        num_layers=4,
+        num_query_heads=4,
+        num_key_value_heads=2,
+        key_size=64,
+        widening_factor=2.0,
+        num_hashes=2,
+        visitor_buckets=16_384,
+        item_buckets=32_768,
+        category_buckets=1_024,
+        num_age_buckets=32,
+        max_age_hours=24.0 * 180,
+        attn_output_multiplier=None,
+        logit_cap=30.0,
+        **kwargs,
+    ):
+        inputs = {
+            "visitor_id": keras.Input(shape=(), dtype="int32", name="visitor_id"),
+            "history_item_id": keras.Input(shape=(None,), dtype="int32", name="history_item_id"),
+            "history_category_id": keras.Input(
+                shape=(None,), dtype="int32", name="history_category_id"
+            ),
+            "history_action": keras.Input(shape=(None,), dtype="int32", name="history_action"),
+            "history_age_hours": keras.Input(
+                shape=(None,), dtype="float32", name="history_age_hours"
+            ),
+            "candidate_item_id": keras.Input(
+                shape=(None,), dtype="int32", name="candidate_item_id"
+            ),
+            "candidate_category_id": keras.Input(
+                shape=(None,), dtype="int32", name="candidate_category_id"
+            ),
+        }
+
+        visitor_embedding = MultiHashEmbedding(
+            visitor_buckets, emb_size, num_hashes=num_hashes, seed=1, name="visitor_embedding"
+        )
+        item_embedding = MultiHashEmbedding(
+            item_buckets, emb_size, num_hashes=num_hashes, seed=2, name="item_embedding"
+        )
+        category_embedding = MultiHashEmbedding(
+            category_buckets, emb_size, num_hashes=num_hashes, seed=3, name="category_embedding"
+        )
+        action_embedding = keras.layers.Embedding(
+            NUM_ACTION_IDS, emb_size, name="action_embedding"
+        )
+        age_embedding = LogBucketEmbedding(
+            num_age_buckets, emb_size, max_age_hours, name="age_embedding"
+        )
+
+        history_item_id = inputs["history_item_id"]  # [B, S]
+        candidate_item_id = inputs["candidate_item_id"]  # [B, C]
+        history_mask = ops.greater(history_item_id, 0)  # [B, S]
+        candidate_mask = ops.greater(candidate_item_id, 0)  # [B, C]
+
+        customer = ops.expand_dims(visitor_embedding(inputs["visitor_id"]), 1)  # [B, 1, D]
+        history = ops.concatenate(
+            [
+                item_embedding(history_item_id),  # [B, S, D]
+                category_embedding(inputs["history_category_id"]),  # [B, S, D]
+                action_embedding(inputs["history_action"]),  # [B, S, D]
+                age_embedding(inputs["history_age_hours"]),  # [B, S, D]
+            ],
+            axis=-1,
+        )  # [B, S, 4D]
+        history = keras.layers.Dense(emb_size, use_bias=False, name="history_projection")(
+            history
+        )  # [B, S, D]
+        candidates = ops.concatenate(
+            [
+                item_embedding(candidate_item_id),  # [B, C, D]
+                category_embedding(inputs["candidate_category_id"]),  # [B, C, D]
+                action_embedding(ops.zeros_like(candidate_item_id)),  # [B, C, D]
+            ],
+            axis=-1,
+        )  # [B, C, 3D]
+        candidates = keras.layers.Dense(emb_size, use_bias=False, name="candidate_projection")(
+            candidates
+        )  # [B, C, D]
+
+        tokens = ops.concatenate([customer, history, candidates], axis=1)  # [B, T, D]
+        attention_mask = CandidateIsolationMask(name="candidate_isolation_mask")(
+            history_mask, candidate_mask
+        )  # [B, T, T]
+        positions = SequencePositions(name="sequence_positions")(
+            history_mask, candidate_mask
+        )  # [B, T]
+        hidden = DecoderStack(
+            num_layers=num_layers,
+            num_query_heads=num_query_heads,
+            num_key_value_heads=num_key_value_heads,
+            key_size=key_size,
+            widening_factor=widening_factor,
+            attn_output_multiplier=attn_output_multiplier,
+            logit_cap=logit_cap,
+            name="decoder_stack",
+        )(tokens, positions, attention_mask)  # [B, T, D]
+        hidden = RMSNorm(name="final_norm")(hidden)  # [B, T, D]
+        hidden = CandidateTokens(name="candidate_tokens")(hidden, candidate_item_id)  # [B, C, D]
+        logits = keras.layers.Dense(
+            len(ACTION_NAMES), use_bias=False, dtype="float32", name="action_logits"
+        )(hidden)  # [B, C, A]
+
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        self.emb_size = emb_size
+        self.num_layers = num_layers
+        self.num_query_heads = num_query_heads
+        self.num_key_value_heads = num_key_value_heads
+        self.key_size = key_size
+        self.widening_factor = widening_factor
+        self.num_hashes = num_hashes
+        self.visitor_buckets = visitor_buckets
+        self.item_buckets = item_buckets
+        self.category_buckets = category_buckets
+        self.num_age_buckets = num_age_buckets
+        self.max_age_hours = max_age_hours
+        self.attn_output_multiplier = attn_output_multiplier
+        self.logit_cap = logit_cap
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "emb_size": self.emb_size,
+            "num_layers": self.num_layers,
+            "num_query_heads": self.num_query_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "key_size": self.key_size,
+            "widening_factor": self.widening_factor,
+            "num_hashes": self.num_hashes,
+            "visitor_buckets": self.visitor_buckets,
+            "item_buckets": self.item_buckets,
+            "category_buckets": self.category_buckets,
+            "num_age_buckets": self.num_age_buckets,
+            "max_age_hours": self.max_age_hours,
+            "attn_output_multiplier": self.attn_output_multiplier,
+            "logit_cap": self.logit_cap,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

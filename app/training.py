@@ -1,0 +1,45 @@
+"""Building, compiling and exporting the ranker for a config: shared by `app.fit` and `tuning`."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import keras  # noqa: E402
+
+from app.loss import WeightedActionCrossEntropy  # noqa: E402
+from app.metrics import training_metrics  # noqa: E402
+from app.model import PhoenixRanker  # noqa: E402
+
+MONITOR = "val_ndcg@10"
+"""The validation metric that picks the best epoch (and the tuner's objective)."""
+
+
+def compiled_ranker(config):
+    """A fresh `PhoenixRanker` for `config`, compiled with AdamW, the weighted loss and the metrics.
+
+    Sets the global dtype policy to `config.precision` first, so the model is
+    built under it.
+    """
+    keras.mixed_precision.set_global_policy(config.precision)
+    model = PhoenixRanker(**config.model_kwargs())
+    model.compile(
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=config.learning_rate, weight_decay=config.weight_decay
+        ),
+        loss=WeightedActionCrossEntropy(action_weights=config.action_weights),
+        weighted_metrics=training_metrics(config.action_weights),
+        steps_per_execution=config.steps_per_execution,
+    )
+    return model
+
+
+def export_ranker(model, config, path):
+    """Saves an inference-only copy of `model` (no optimizer, no compile state) as `.keras`.
+
+    The file is self-contained: raw ids in, logits out; `import app.model`
+    before `keras.saving.load_model` registers what it needs.
+    """
+    exported = PhoenixRanker(**config.model_kwargs())
+    exported.set_weights(model.get_weights())
+    exported.save(path)
+    return path

@@ -1,0 +1,49 @@
+"""The input pipeline's public entry points: endless training batches and fixed evaluation lists."""
+
+from datasets.evaluation_lists import EvaluationLists
+from datasets.training_examples import DEFAULT_POPULARITY_ALPHA, TrainingExamples
+
+__all__ = ["EvaluationLists", "TrainingExamples", "evaluation_lists", "training_dataset"]
+
+
+def training_dataset(
+    store,
+    catalog,
+    batch_size=128,
+    history_length=64,
+    num_candidates=16,
+    target_window_events=5,
+    target_window_hours=None,
+    popularity_alpha=DEFAULT_POPULARITY_ALPHA,
+    min_history_events=1,
+    seed=0,
+):
+    """Endless `tf.data.Dataset` of `(features, labels [B, C, A], candidate_mask [B, C])` training batches.
+
+    See `TrainingExamples` for how examples are cut and negatives drawn; the same seed gives the same batches.
+    """
+    examples = TrainingExamples(
+        store,
+        catalog,
+        history_length=history_length,
+        num_candidates=num_candidates,
+        target_window_events=target_window_events,
+        target_window_hours=target_window_hours,
+        popularity_alpha=popularity_alpha,
+        min_history_events=min_history_events,
+    )
+    return examples.dataset(batch_size, seed=seed)
+
+
+def evaluation_lists(
+    store, catalog, history_length=64, list_length=100, popularity_alpha=DEFAULT_POPULARITY_ALPHA, seed=0
+):
+    """`EvaluationLists` of a validation or test store, identical for the same arguments."""
+    return EvaluationLists.build(
+        store,
+        catalog,
+        history_length=history_length,
+        list_length=list_length,
+        popularity_alpha=popularity_alpha,
+        seed=seed,
+    )

@@ -1,0 +1,128 @@
+"""retail_rocket dataset: one record per visitor per split, events in time order with earlier splits as context."""
+
+import dataclasses
+import logging
+import tempfile
+
+import numpy as np
+import tensorflow_datasets as tfds
+from etils import epath
+
+from datasets.retail_rocket import kaggle_access, raw_files, synthetic
+from datasets.retail_rocket.preprocess import SPLITS, PreprocessOptions, preprocess
+
+logger = logging.getLogger(__name__)
+
+SYNTHETIC_VISITORS = 51_000  # about 100K events, the size of a visitor sample like the real slice
+
+
+@dataclasses.dataclass(eq=False)
+class RetailRocketConfig(tfds.core.BuilderConfig):
+    """A Retail Rocket build: where the raw files come from, filters and split.
+
+    Args:
+        min_visitor_events: visitors with fewer events are dropped (filters repeat until stable).
+        min_item_events: items with fewer events are dropped.
+        synthetic_visitors: 0 reads the Kaggle files from the manual dir; more generates a synthetic twin with
+            that many visitors (about 1.96 events each) and reads it the same way.
+        synthetic_seed: seed of the synthetic twin.
+        split: "per_visitor" (each visitor's first 80% / next 10% / last 10% of events) or "global" (two cutoffs).
+        validation_start_ms: global split only: first validation time (None: 80% quantile of event times).
+        test_start_ms: global split only: first test time (None: 90% quantile).
+    """
+
+    min_visitor_events: int = 10
+    min_item_events: int = 5
+    synthetic_visitors: int = 0
+    synthetic_seed: int = 0
+    split: str = "per_visitor"
+    validation_start_ms: int | None = None
+    test_start_ms: int | None = None
+
+    @property
+    def preprocess_options(self) -> PreprocessOptions:
+        return PreprocessOptions(
+            min_visitor_events=self.min_visitor_events, min_item_events=self.min_item_events, split=self.split,
+            validation_start_ms=self.validation_start_ms, test_start_ms=self.test_start_ms)
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+    """DatasetBuilder for Retail Rocket (the Kaggle dump, the shared slice, or the synthetic twin).
+
+    Args:
+        manual_dir: folder holding the Kaggle files; overrides TFDS's manual dir (`download_config.manual_dir`,
+            by default `<data_dir>/downloads/manual/`). Unused by the synthetic configs.
+        **kwargs: passed to `tfds.core.GeneratorBasedBuilder` (`data_dir`, `config`, ...).
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = kaggle_access.MANUAL_DOWNLOAD_INSTRUCTIONS
+    BUILDER_CONFIGS = [
+        RetailRocketConfig(name="full", description="The Kaggle files (or the shared slice) from the manual dir."),
+        RetailRocketConfig(name="synthetic", synthetic_visitors=SYNTHETIC_VISITORS, min_visitor_events=2,
+                           min_item_events=1,
+                           description="A synthetic twin of about 100K events shaped like the real slice, with "
+                                       "the slice's filters (2 and 1); no download."),
+        RetailRocketConfig(name="synthetic_full", synthetic_visitors=synthetic.FULL_DUMP_VISITORS,
+                           description="A synthetic twin the size of the dump (2.76M events); no download."),
+    ]
+    DEFAULT_BUILDER_CONFIG_NAME = "synthetic"
+
+    def __init__(self, *, manual_dir: epath.PathLike | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self._manual_dir_override = epath.Path(manual_dir) if manual_dir is not None else None
+        self._original_state["manual_dir"] = manual_dir
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({
+                "visitor_id": np.int64,
+                "events": tfds.features.Sequence({
+                    "item_id": np.int32,
+                    "category_id": np.int32,
+                    "parent_category_id": np.int32,
+                    "action": np.int32,
+                    "timestamp_ms": np.int64,
+                }),
+                "context_end": np.int32,
+            }),
+            homepage="https://www.kaggle.com/datasets/retailrocket/ecommerce-dataset",
+            metadata=tfds.core.MetadataDict(),
+        )
+
+    def _raw_data(self, dl_manager: tfds.download.DownloadManager) -> raw_files.RawData:
+        config = self.builder_config
+        if config.synthetic_visitors:
+            spec = synthetic.SyntheticSpec(num_visitors=config.synthetic_visitors, seed=config.synthetic_seed)
+            with tempfile.TemporaryDirectory(prefix="retail_rocket_synthetic_") as directory:
+                return raw_files.read_raw_files(synthetic.write_synthetic_raw_files(directory, spec))
+        manual_dir = self._manual_dir_override
+        if manual_dir is None:
+            try:
+                manual_dir = dl_manager.manual_dir
+            except AssertionError:  # TFDS raises it where the folder is missing or empty; ours lists the files.
+                manual_dir = dl_manager._manual_dir  # pylint: disable=protected-access
+        paths = raw_files.locate_raw_files(
+            manual_dir, how_to_get=kaggle_access.MANUAL_DOWNLOAD_INSTRUCTIONS
+            + kaggle_access.download_hint(manual_dir))
+        return raw_files.read_raw_files(paths)
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        config = self.builder_config
+        raw = self._raw_data(dl_manager)
+        sequences = preprocess(raw.events, raw.category_snapshots, raw.category_parents, config.preprocess_options)
+        if sequences.statistics["events"] == 0:
+            raise ValueError(
+                f"No events left after the filters. Received: min_visitor_events={config.min_visitor_events}, "
+                f"min_item_events={config.min_item_events}; lower them (the real slice needs 2 and 1).")
+        source = ({"kind": "synthetic", "visitors": config.synthetic_visitors, "seed": config.synthetic_seed}
+                  if config.synthetic_visitors else {"kind": "manual"})
+        self.info.metadata.update({"source": source, "raw": raw.report, **sequences.statistics})
+        logger.info("retail_rocket/%s: %d events of %d visitors and %d items kept; records per split %s",
+                    config.name, sequences.statistics["events"], sequences.statistics["visitors"],
+                    sequences.statistics["items"], sequences.statistics["records_per_split"])
+        return {split: self._generate_examples(sequences, split) for split in SPLITS}
+
+    def _generate_examples(self, sequences, split):
+        yield from sequences.records(split)

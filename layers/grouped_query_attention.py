@@ -1,0 +1,184 @@
+"""Grouped-query self-attention with rotary positions and soft-capped logits."""
+
+import keras
+from keras import ops
+
+from layers.registration import serializable
+from layers.rotary_embedding import RotaryEmbedding
+
+_MASKED_LOGIT = -1e9
+
+
+def check_head_arguments(num_query_heads, num_key_value_heads, key_size, use_rotary=True):
+    """Raises `ValueError` unless the head counts and size make a valid attention.
+
+    Args:
+        num_query_heads: int, `H`; a multiple of `num_key_value_heads`.
+        num_key_value_heads: int, `K`; at least 1.
+        key_size: int, width of every head; positive, and even with rotary.
+        use_rotary: bool, whether rotary embeddings will be applied.
+    """
+    if num_key_value_heads < 1 or num_query_heads < 1 or num_query_heads % num_key_value_heads:
+        raise ValueError(
+            "`num_query_heads` must be a positive multiple of `num_key_value_heads`. "
+            f"Received: num_query_heads={num_query_heads}, "
+            f"num_key_value_heads={num_key_value_heads}"
+        )
+    if key_size < 1 or (use_rotary and key_size % 2):
+        raise ValueError(
+            "`key_size` must be positive, and even when `use_rotary=True`. "
+            f"Received: key_size={key_size}, use_rotary={use_rotary}"
+        )
+
+
+@serializable
+class GroupedQueryAttention(keras.layers.Layer):
+    """Self-attention in which groups of query heads share one key/value head.
+
+    Query head `n` reads key/value head `n // (H // K)`. Queries and keys are
+    rotated by `RotaryEmbedding` when `use_rotary`; logits are multiplied by
+    `attn_output_multiplier`, soft-capped with `cap * tanh(logits / cap)`,
+    masked and normalised in float32. A query row whose mask is all False
+    attends to nothing and outputs exact zeros. No projection has a bias.
+
+    Args:
+        num_query_heads: int, `H`.
+        num_key_value_heads: int, `K`; must divide `H`.
+        key_size: int, `Dh`, the width of every head; even when `use_rotary`.
+        attn_output_multiplier: float, scale of the logits; `None` means
+            `key_size**-0.5`.
+        logit_cap: float, soft cap of the logits; `None` disables capping.
+        use_rotary: bool, whether to rotate queries and keys by position.
+        max_wavelength: float, the rotary embedding's longest wavelength.
+        kernel_initializer: initializer of the projection kernels.
+        **kwargs: other keyword arguments passed to `keras.layers.Layer`,
+            including `name`, `trainable`, `dtype` etc.
+
+    Call arguments:
+        x: tensor `[B, T, D]`.
+        positions: int tensor `[B, T]`, used by the rotary embedding.
+        attention_mask: bool tensor `[B, T, T]`; True where query `t` may
+            attend to key `s`.
+
+    Returns:
+        Tensor `[B, T, D]` in the compute dtype.
+
+    References:
+        - [Ainslie et al., 2023](https://arxiv.org/abs/2305.13245)
+    """
+
+    def __init__(
+        self,
+        num_query_heads,
+        num_key_value_heads,
+        key_size,
+        attn_output_multiplier=None,
+        logit_cap=30.0,
+        use_rotary=True,
+        max_wavelength=10000,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_head_arguments(num_query_heads, num_key_value_heads, key_size, use_rotary)
+        if logit_cap is not None and logit_cap <= 0:
+            raise ValueError(
+                f"`logit_cap` must be positive or None. Received: logit_cap={logit_cap}"
+            )
+        self.num_query_heads = num_query_heads
+        self.num_key_value_heads = num_key_value_heads
+        self.key_size = key_size
+        self.attn_output_multiplier = attn_output_multiplier
+        self.logit_cap = logit_cap
+        self.use_rotary = use_rotary
+        self.max_wavelength = max_wavelength
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def _dense(self, equation, output_shape, name):
+        return keras.layers.EinsumDense(
+            equation,
+            output_shape=output_shape,
+            kernel_initializer=self.kernel_initializer.__class__.from_config(
+                self.kernel_initializer.get_config()
+            ),
+            name=name,
+            dtype=self.dtype_policy,
+        )
+
+    def build(self, x_shape, positions_shape=None, attention_mask_shape=None):
+        model_dim = x_shape[-1]
+        heads, kv_heads, head_dim = (
+            self.num_query_heads,
+            self.num_key_value_heads,
+            self.key_size,
+        )
+        self.query_dense = self._dense("btd,dnh->btnh", (None, heads, head_dim), "query")
+        self.query_dense.build(x_shape)
+        self.key_dense = self._dense("bsd,dkh->bskh", (None, kv_heads, head_dim), "key")
+        self.key_dense.build(x_shape)
+        self.value_dense = self._dense("bsd,dkh->bskh", (None, kv_heads, head_dim), "value")
+        self.value_dense.build(x_shape)
+        self.output_dense = self._dense("btnh,nhd->btd", (None, model_dim), "attention_output")
+        self.output_dense.build(tuple(x_shape[:-1]) + (heads, head_dim))
+        if self.use_rotary:
+            self.rotary = RotaryEmbedding(
+                max_wavelength=self.max_wavelength,
+                name="rotary",
+                dtype=self.dtype_policy,
+            )
+            self.rotary.build(tuple(x_shape[:-1]) + (heads, head_dim))
+        self.built = True
+
+    def call(self, x, positions, attention_mask):
+        batch, time = ops.shape(x)[0], ops.shape(x)[1]
+        kv_heads = self.num_key_value_heads
+        groups = self.num_query_heads // kv_heads
+        query = self.query_dense(x)  # [B, T, H, Dh]
+        key = self.key_dense(x)  # [B, T, K, Dh]
+        value = self.value_dense(x)  # [B, T, K, Dh]
+        if self.use_rotary:
+            query = self.rotary(query, positions)  # [B, T, H, Dh]
+            key = self.rotary(key, positions)  # [B, T, K, Dh]
+        query = ops.reshape(
+            query, (batch, time, kv_heads, groups, self.key_size)
+        )  # [B, T, K, G, Dh]
+        logits = ops.einsum("btkgh,bskh->bkgts", query, key)  # [B, K, G, T, T]
+        logits = ops.cast(logits, "float32") * self._multiplier()
+        if self.logit_cap is not None:
+            logits = self.logit_cap * ops.tanh(logits / self.logit_cap)
+        mask = ops.cast(attention_mask, "bool")[:, None, None, :, :]  # [B, 1, 1, T, T]
+        logits = ops.where(mask, logits, _MASKED_LOGIT)  # [B, K, G, T, T]
+        probs = ops.softmax(logits, axis=-1)  # [B, K, G, T, T]
+        has_key = ops.cast(ops.any(mask, axis=-1, keepdims=True), "float32")  # [B, 1, 1, T, 1]
+        probs = ops.cast(probs * has_key, self.compute_dtype)  # [B, K, G, T, T]
+        encoded = ops.einsum("bkgts,bskh->btkgh", probs, value)  # [B, T, K, G, Dh]
+        encoded = ops.reshape(
+            encoded, (batch, time, self.num_query_heads, self.key_size)
+        )  # [B, T, H, Dh]
+        return self.output_dense(encoded)  # [B, T, D]
+
+    def _multiplier(self):
+        if self.attn_output_multiplier is None:
+            return float(self.key_size) ** -0.5
+        return float(self.attn_output_multiplier)
+
+    def compute_output_shape(self, x_shape, positions_shape=None, attention_mask_shape=None):
+        return x_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_query_heads": self.num_query_heads,
+                "num_key_value_heads": self.num_key_value_heads,
+                "key_size": self.key_size,
+                "attn_output_multiplier": self.attn_output_multiplier,
+                "logit_cap": self.logit_cap,
+                "use_rotary": self.use_rotary,
+                "max_wavelength": self.max_wavelength,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+            }
+        )
+        return config

@@ -1,0 +1,51 @@
+"""Shared test helpers: the default backend, mixed precision and `.keras` reloading."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    """Runs a test under the `mixed_bfloat16` policy and restores `float32` after."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture
+def reload_model(tmp_path):
+    """Returns a function that saves a model to `.keras` and loads it back."""
+
+    def reload(model):
+        path = tmp_path / "model.keras"
+        model.save(path)
+        return keras.saving.load_model(path)
+
+    return reload
+
+
+# --- retail_rocket builds for the data tests (datasets/loading.py): built once per session into a tmp dir ---
+
+
+@pytest.fixture(scope="session")
+def synthetic_data_dir(tmp_path_factory):
+    """A TFDS data dir holding the prepared `retail_rocket/synthetic` build, shared by the session."""
+    from datasets.loading import prepare_builder
+
+    data_dir = tmp_path_factory.mktemp("tfds_synthetic")
+    prepare_builder(config="synthetic", data_dir=data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def retail_rocket_synthetic(synthetic_data_dir):
+    """`LoadedData` of the `synthetic` config, read from the session's data dir."""
+    from datasets.loading import load_retail_rocket
+
+    return load_retail_rocket(config="synthetic", data_dir=synthetic_data_dir)

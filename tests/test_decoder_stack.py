@@ -1,0 +1,126 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from layers import CandidateIsolationMask, DecoderStack, SequencePositions
+
+pytestmark = pytest.mark.layers
+
+BATCH, TIME, DIM = 4, 5, 16
+
+
+def stack_model(layer):
+    h_in = keras.Input((TIME, DIM))
+    positions_in = keras.Input((TIME,), dtype="int32")
+    mask_in = keras.Input((TIME, TIME), dtype="bool")
+    return keras.Model([h_in, positions_in, mask_in], layer(h_in, positions_in, mask_in))
+
+
+def stack_inputs(rng, batch):
+    h = rng.normal(size=(batch, TIME, DIM)).astype("float32")
+    positions = np.tile(np.arange(TIME, dtype="int32"), (batch, 1))
+    mask = np.tril(np.ones((TIME, TIME), bool))[None].repeat(batch, axis=0)
+    return [h, positions, mask]
+
+
+def run_over_tokens(stack, customer, history, history_mask, candidates, candidate_mask):
+    """Runs the stack over `[customer, history, candidates]` with the model's mask."""
+    h = np.concatenate([customer, history, candidates], axis=1)
+    positions = SequencePositions()(history_mask, candidate_mask)
+    mask = CandidateIsolationMask()(history_mask, candidate_mask)
+    return ops.convert_to_numpy(stack(h, positions, mask))
+
+
+def test_blocks_in_sequence():
+    keras.utils.set_random_seed(0)
+    h, positions, mask = stack_inputs(np.random.default_rng(0), BATCH)
+    stack = DecoderStack(3, 4, 2, 4)
+    out = ops.convert_to_numpy(stack(h, positions, mask))
+    expected = h
+    for block in stack.blocks:
+        expected = block(expected, positions, mask)
+    np.testing.assert_allclose(out, ops.convert_to_numpy(expected), rtol=1e-5, atol=1e-5)
+    assert [block.name for block in stack.blocks] == ["block_0", "block_1", "block_2"]
+
+
+def test_candidates_are_isolated_and_padding_is_invisible():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    stack = DecoderStack(2, 4, 2, 4)
+    customer = rng.normal(size=(1, 1, DIM)).astype("float32")
+    events = rng.normal(size=(1, 3, DIM)).astype("float32")
+    noise = rng.normal(size=(1, 2, DIM)).astype("float32")
+    candidates = rng.normal(size=(1, 3, DIM)).astype("float32")
+    all_candidates = np.ones((1, 3), bool)
+    # Tokens: customer, 2 padding events then 3 real ones, 3 candidates (T = 9).
+    history = np.concatenate([noise, events], axis=1)
+    front_padded = np.array([[False, False, True, True, True]])
+    out = run_over_tokens(stack, customer, history, front_padded, candidates, all_candidates)
+    valid = [0, 3, 4, 5, 6, 7, 8]
+
+    # Swapping two candidates swaps their outputs and moves nothing else.
+    order = [2, 1, 0]
+    swapped = run_over_tokens(
+        stack, customer, history, front_padded, candidates[:, order], all_candidates
+    )
+    np.testing.assert_allclose(swapped[:, :6], out[:, :6], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(swapped[:, 6:], out[:, 6:][:, order], rtol=1e-5, atol=1e-5)
+
+    # A candidate's output does not depend on the other candidates.
+    others = rng.normal(size=(1, 2, DIM)).astype("float32")
+    alone = run_over_tokens(
+        stack,
+        customer,
+        history,
+        front_padded,
+        np.concatenate([candidates[:, :1], others], axis=1),
+        np.array([[True, False, False]]),
+    )
+    np.testing.assert_allclose(alone[:, 6], out[:, 6], rtol=1e-5, atol=1e-5)
+
+    # Moving the padding inside the history moves no valid token's output.
+    mixed = np.concatenate([noise[:, :1], events[:, :2], noise[:, 1:], events[:, 2:]], axis=1)
+    middle_padded = np.array([[False, True, True, False, True]])
+    moved = run_over_tokens(stack, customer, mixed, middle_padded, candidates, all_candidates)
+    np.testing.assert_allclose(
+        moved[:, [0, 2, 3, 5, 6, 7, 8]], out[:, valid], rtol=1e-4, atol=1e-4
+    )
+
+
+def test_config_symbolic_and_save_round_trip(reload_model):
+    keras.utils.set_random_seed(0)
+    layer = DecoderStack(2, 4, 2, 4, widening_factor=1.5, attn_output_multiplier=0.3, name="stack")
+    assert DecoderStack.from_config(layer.get_config()).get_config() == layer.get_config()
+    model = stack_model(layer)
+    assert tuple(model.output.shape) == (None, TIME, DIM)
+    inputs = stack_inputs(np.random.default_rng(2), BATCH)
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(reload_model(model)(inputs)), ops.convert_to_numpy(model(inputs))
+    )
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_fit_lowers_loss(policy, mixed_bfloat16):
+    keras.mixed_precision.set_global_policy(policy)
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(3)
+    layer = DecoderStack(2, 4, 2, 4)
+    model = stack_model(layer)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    inputs = stack_inputs(rng, BATCH)
+    target = rng.normal(size=(BATCH, TIME, DIM)).astype("float32")
+    losses = model.fit(inputs, target, batch_size=BATCH, epochs=4, verbose=0).history["loss"]
+    assert np.all(np.isfinite(losses))
+    assert losses[-1] < losses[0]
+    expected_dtype = "bfloat16" if policy == "mixed_bfloat16" else "float32"
+    assert keras.backend.standardize_dtype(model(inputs).dtype) == expected_dtype
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(0, 4, 2, 4), (2, 4, 3, 4), (2, 4, 2, 3)],
+)
+def test_bad_arguments(args):
+    with pytest.raises(ValueError, match="Received"):
+        DecoderStack(*args)

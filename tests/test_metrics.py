@@ -1,0 +1,132 @@
+"""Ranking and per-action metrics against hand-computed values: padding, ties, lists with no positive."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from app.list_metrics import METRIC_KEYS  # noqa: E402
+from app.list_metrics import roc_auc  # noqa: E402
+from app.list_metrics import score_lists  # noqa: E402
+from app.metrics import ActionAUC  # noqa: E402
+from app.metrics import ActionBinaryAccuracy  # noqa: E402
+from app.metrics import HitRate  # noqa: E402
+from app.metrics import MeanActionProbability  # noqa: E402
+from app.metrics import NDCGFromLogits  # noqa: E402
+from app.metrics import training_metrics  # noqa: E402
+
+# Per-action labels (transaction, addtocart, view) of the grades used below.
+TRANSACTION = [1.0, 1.0, 1.0]  # grade 3
+VIEW = [0.0, 0.0, 1.0]  # grade 1
+NONE = [0.0, 0.0, 0.0]  # grade 0
+
+
+def test_ndcg_mrr_hr_on_a_hand_computed_list():
+    labels = np.array([[NONE, TRANSACTION, VIEW]])  # grades [0, 3, 1]
+    scores = np.array([[0.9, 0.8, 0.1]])  # ranking: none, transaction, view
+    mask = np.ones((1, 3))
+    dcg = (2**3 - 1) / math.log2(3) + (2**1 - 1) / math.log2(4)
+    ideal = (2**3 - 1) / math.log2(2) + (2**1 - 1) / math.log2(3)
+    report = score_lists(labels, mask, scores)
+    assert report["ndcg@10"] == pytest.approx(dcg / ideal, rel=1e-5)
+    assert report["mrr"] == pytest.approx(0.5)
+    assert report["hr@10"] == 1.0
+    assert report["lists"] == 1
+    assert set(report) == set(METRIC_KEYS)
+
+
+def test_padding_that_ties_with_a_real_candidate_never_ranks_above_it():
+    # keras-rs moves masked scores just below the minimum; in float32 5.0 - 1e-7 == 5.0, so the
+    # padding ties with the real candidate scored 5.0 and must still rank after it.
+    labels = np.array([[VIEW, NONE, TRANSACTION, TRANSACTION]])  # the last two are padding
+    scores = np.array([[5.0, 1e6, 5.0, 1e6]], dtype="float32")
+    mask = np.array([[1.0, 1.0, 0.0, 0.0]])
+    report = score_lists(labels, mask, scores)
+    assert report["mrr"] == pytest.approx(0.5)  # the view is second of the two real candidates
+    assert report["ndcg@10"] == pytest.approx(1 / math.log2(3), rel=1e-5)  # ideal DCG is 1
+    assert report["auc_view"] == 0.0  # the view scored below the non-event
+    hit_at_1 = HitRate(k=1, seed=0)
+    hit_at_1.update_state(np.array([[1.0, 0.0, 3.0, 3.0]]), scores, sample_weight=mask)
+    assert float(hit_at_1.result()) == 0.0
+
+
+def test_a_list_with_no_positive_counts_as_zero():
+    labels = np.array([[TRANSACTION, NONE], [NONE, NONE]])
+    scores = np.array([[0.9, 0.1], [0.9, 0.1]])
+    report = score_lists(labels, np.ones((2, 2)), scores)
+    assert report["ndcg@10"] == pytest.approx(0.5)
+    assert report["mrr"] == pytest.approx(0.5)
+    assert report["hr@10"] == pytest.approx(0.5)
+    assert report["lists"] == 2
+
+
+def test_all_padding_lists_are_not_counted():
+    labels = np.array([[TRANSACTION, NONE], [TRANSACTION, NONE]])
+    mask = np.array([[1.0, 1.0], [0.0, 0.0]])
+    report = score_lists(labels, mask, np.array([[0.9, 0.1], [0.1, 0.9]]))
+    assert report["lists"] == 1
+    assert report["ndcg@10"] == pytest.approx(1.0)
+
+
+def test_ties_among_real_candidates_are_broken_by_a_fixed_seed():
+    labels = np.array([[VIEW, NONE, NONE, NONE]] * 50)
+    scores = np.zeros((50, 4))
+    first = score_lists(labels, np.ones((50, 4)), scores)
+    second = score_lists(labels, np.ones((50, 4)), scores)
+    assert first == second
+    # Random tie-breaking: the expected MRR of one positive among four tied is (1 + 1/2 + 1/3 + 1/4) / 4.
+    assert first["mrr"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 1 / 4) / 4, abs=0.15)
+
+
+def test_roc_auc_hand_computed_with_ties_and_one_class():
+    assert roc_auc([1, 0, 1, 0], [0.9, 0.8, 0.3, 0.1]) == pytest.approx(0.75)
+    assert roc_auc([1, 0], [0.5, 0.5]) == pytest.approx(0.5)
+    assert roc_auc([0, 0, 0], [0.1, 0.2, 0.3]) is None
+
+
+def test_per_action_auc_ignores_padding():
+    labels = np.array([[TRANSACTION, NONE, TRANSACTION]])
+    action_scores = np.array([[[0.9, 0.9, 0.9], [0.2, 0.2, 0.2], [0.0, 0.0, 0.0]]])
+    mask = np.array([[1.0, 1.0, 0.0]])
+    report = score_lists(labels, mask, action_scores.sum(-1), action_scores=action_scores)
+    assert report["auc_transaction"] == 1.0  # the padded positive scored 0 would make it 0.5
+
+
+def test_training_ndcg_from_logits_matches_the_report():
+    rng = np.random.default_rng(0)
+    labels = (rng.random((16, 8, 3)) < 0.2).astype("float32")
+    logits = rng.normal(size=(16, 8, 3)).astype("float32")
+    mask = (rng.random((16, 8)) < 0.8).astype("float32")
+    metric = NDCGFromLogits(k=10)
+    metric.update_state(labels, logits, sample_weight=mask)
+    probabilities = 1 / (1 + np.exp(-logits))
+    report = score_lists(labels, mask, probabilities @ np.array([10.0, 3.0, 1.0]))
+    assert float(metric.result()) == pytest.approx(report["ndcg@10"], rel=1e-5)
+
+
+def test_action_readouts_hand_computed():
+    labels = np.array([[[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]]], "float32")
+    logits = np.array([[[2.0, -1.0, 0.0], [-2.0, 1.0, 3.0], [5.0, 5.0, 5.0]]], "float32")
+    mask = np.array([[1.0, 1.0, 0.0]], "float32")
+    accuracy = ActionBinaryAccuracy("transaction")
+    accuracy.update_state(labels, logits, sample_weight=mask)
+    assert float(accuracy.result()) == 1.0
+    positive = MeanActionProbability("transaction", happened=True)
+    positive.update_state(labels, logits, sample_weight=mask)
+    assert float(positive.result()) == pytest.approx(1 / (1 + math.exp(-2.0)), rel=1e-5)
+    negative = MeanActionProbability("transaction", happened=False)
+    negative.update_state(labels, logits, sample_weight=mask)
+    assert float(negative.result()) == pytest.approx(1 / (1 + math.exp(2.0)), rel=1e-5)
+    auc = ActionAUC("addtocart")
+    auc.update_state(labels, logits, sample_weight=mask)
+    assert float(auc.result()) == 0.0  # no addtocart among the valid candidates: Keras reports 0
+
+
+def test_training_metric_names():
+    names = [metric.name for metric in training_metrics()]
+    assert names[:3] == ["ndcg@10", "hr@10", "mrr"]
+    assert "auc_transaction" in names and "p_view_neg" in names

@@ -1,0 +1,202 @@
+"""The ranker as a whole: candidate isolation, padding, chunking, saving, one training step."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from app.loss import WeightedActionCrossEntropy  # noqa: E402
+from app.model import PhoenixRanker  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = dict(
+    emb_size=32,
+    num_layers=2,
+    num_query_heads=4,
+    num_key_value_heads=2,
+    key_size=8,
+    visitor_buckets=97,
+    item_buckets=211,
+    category_buckets=31,
+)
+ATOL = 2e-5
+
+
+def random_inputs(rng, batch=3, history=7, candidates=5, history_padding=2):
+    """Model inputs with `history_padding` padded events at the front of every history."""
+    history_item = rng.integers(1, 500, (batch, history))
+    history_item[:, :history_padding] = 0
+    valid = history_item > 0
+    return {
+        "visitor_id": rng.integers(1, 10_000, batch).astype("int32"),
+        "history_item_id": history_item.astype("int32"),
+        "history_category_id": np.where(valid, rng.integers(1, 40, (batch, history)), 0).astype("int32"),
+        "history_action": np.where(valid, rng.integers(1, 4, (batch, history)), 0).astype("int32"),
+        "history_age_hours": np.where(valid, rng.random((batch, history)) * 500, 0).astype("float32"),
+        "candidate_item_id": rng.integers(1, 500, (batch, candidates)).astype("int32"),
+        "candidate_category_id": rng.integers(1, 40, (batch, candidates)).astype("int32"),
+    }
+
+
+def candidate_slice(inputs, index):
+    """The inputs with the candidate axis indexed by `index` (a slice or an index array)."""
+    sliced = dict(inputs)
+    for name in ("candidate_item_id", "candidate_category_id"):
+        sliced[name] = inputs[name][:, index]
+    return sliced
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    return PhoenixRanker(**TINY)
+
+
+def logits(model, inputs):
+    return np.asarray(model(inputs))
+
+
+def test_output_shape_and_dtype(model):
+    out = model(random_inputs(np.random.default_rng(0)))
+    assert tuple(out.shape) == (3, 5, 3)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+
+
+def test_changing_one_candidate_leaves_the_others_unchanged(model):
+    rng = np.random.default_rng(1)
+    inputs = random_inputs(rng)
+    before = logits(model, inputs)
+    changed = dict(inputs)
+    changed["candidate_item_id"] = inputs["candidate_item_id"].copy()
+    changed["candidate_category_id"] = inputs["candidate_category_id"].copy()
+    changed["candidate_item_id"][:, 2] = 9_999
+    changed["candidate_category_id"][:, 2] = 3
+    after = logits(model, changed)
+    others = [0, 1, 3, 4]
+    np.testing.assert_allclose(after[:, others], before[:, others], atol=ATOL)
+    assert not np.allclose(after[:, 2], before[:, 2], atol=1e-3), "the changed candidate must move"
+
+
+def test_removing_one_candidate_leaves_the_others_unchanged(model):
+    inputs = random_inputs(np.random.default_rng(2))
+    before = logits(model, inputs)
+    kept = [0, 1, 3, 4]
+    after = logits(model, candidate_slice(inputs, kept))
+    np.testing.assert_allclose(after, before[:, kept], atol=ATOL)
+
+
+def test_permuting_candidates_permutes_logits(model):
+    inputs = random_inputs(np.random.default_rng(3))
+    order = np.array([4, 2, 0, 3, 1])
+    np.testing.assert_allclose(
+        logits(model, candidate_slice(inputs, order)), logits(model, inputs)[:, order], atol=ATOL
+    )
+
+
+def test_100_candidates_at_once_equal_chunks_of_16(model):
+    inputs = random_inputs(np.random.default_rng(4), batch=2, candidates=100)
+    whole = logits(model, inputs)
+    chunks = [
+        logits(model, candidate_slice(inputs, slice(start, start + 16))) for start in range(0, 100, 16)
+    ]
+    np.testing.assert_allclose(np.concatenate(chunks, axis=1), whole, atol=ATOL)
+
+
+def test_history_padding_changes_nothing(model):
+    inputs = random_inputs(np.random.default_rng(5), history_padding=0)
+    before = logits(model, inputs)
+    padded = dict(inputs)
+    for name in ("history_item_id", "history_category_id", "history_action", "history_age_hours"):
+        pad = np.zeros((3, 4), dtype=inputs[name].dtype)
+        padded[name] = np.concatenate([pad, inputs[name], pad[:, :2]], axis=1)  # front and back
+    np.testing.assert_allclose(logits(model, padded), before, atol=ATOL)
+
+
+def test_candidate_padding_changes_nothing(model):
+    inputs = random_inputs(np.random.default_rng(6))
+    before = logits(model, inputs)
+    padded = dict(inputs)
+    for name in ("candidate_item_id", "candidate_category_id"):
+        padded[name] = np.concatenate([inputs[name], np.zeros((3, 3), "int32")], axis=1)
+    after = logits(model, padded)
+    np.testing.assert_allclose(after[:, :5], before, atol=ATOL)
+    assert np.all(np.isfinite(after))
+
+
+def test_empty_history_gives_finite_logits(model):
+    inputs = random_inputs(np.random.default_rng(7), history_padding=7)
+    assert np.all(np.isfinite(logits(model, inputs)))
+
+
+def test_history_content_matters(model):
+    inputs = random_inputs(np.random.default_rng(8))
+    changed = dict(inputs)
+    changed["history_item_id"] = np.where(inputs["history_item_id"] > 0, inputs["history_item_id"] + 1, 0)
+    assert not np.allclose(logits(model, changed), logits(model, inputs), atol=1e-4)
+
+
+def test_saved_model_loads_in_a_fresh_process(model, tmp_path):
+    inputs = random_inputs(np.random.default_rng(9))
+    path = tmp_path / "ranker.keras"
+    model.save(path)
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    script = (
+        "import sys, numpy as np, keras, app.model\n"
+        f"model = keras.saving.load_model({str(path)!r})\n"
+        f"inputs = dict(np.load({str(tmp_path / 'inputs.npz')!r}))\n"
+        f"np.save({str(tmp_path / 'loaded.npy')!r}, np.asarray(model(inputs)))\n"
+        "print(type(model).__name__)\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("PhoenixRanker")
+    np.testing.assert_array_equal(np.load(tmp_path / "loaded.npy"), logits(model, inputs))
+
+
+def test_config_round_trip(model):
+    config = model.get_config()
+    json.dumps(config)
+    rebuilt = PhoenixRanker.from_config(config)
+    assert rebuilt.count_params() == model.count_params()
+
+
+def _fit_lowers_loss(dtype_expected):
+    keras.utils.set_random_seed(1)
+    model = PhoenixRanker(**TINY)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-2), loss=WeightedActionCrossEntropy(), jit_compile=True)
+    rng = np.random.default_rng(10)
+    inputs = random_inputs(rng, batch=8)
+    labels = (rng.random((8, 5, 3)) < 0.3).astype("float32")
+    mask = np.ones((8, 5), "float32")
+    mask[:, -1] = 0
+    before = model.evaluate(inputs, labels, sample_weight=mask, verbose=0)
+    model.fit(inputs, labels, sample_weight=mask, epochs=3, batch_size=8, verbose=0)
+    after = model.evaluate(inputs, labels, sample_weight=mask, verbose=0)
+    out = model(inputs)
+    assert keras.backend.standardize_dtype(out.dtype) == dtype_expected
+    assert np.isfinite(after) and after < before, (before, after)
+
+
+def test_one_jitted_fit_lowers_the_loss():
+    _fit_lowers_loss("float32")
+
+
+def test_fit_under_mixed_bfloat16_keeps_logits_and_loss_float32(mixed_bfloat16):
+    _fit_lowers_loss("float32")
+    model = PhoenixRanker(**TINY)
+    assert model.get_layer("decoder_stack").compute_dtype == "bfloat16"
+    loss = WeightedActionCrossEntropy()(
+        np.ones((2, 3, 3), "float32"), keras.ops.zeros((2, 3, 3), dtype="bfloat16")
+    )
+    assert keras.backend.standardize_dtype(loss.dtype) == "float32"

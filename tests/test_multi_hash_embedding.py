@@ -1,0 +1,233 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from layers import MultiHashEmbedding
+
+pytestmark = pytest.mark.layers
+
+REPO = Path(__file__).resolve().parents[1]
+EDGE_IDS = [1, 2, 2**31 - 1, 2**31 - 2, 0, -1, -7, -(2**31)]
+
+
+def reference_constants(seed, index):
+    """Hash constants from a uint32 Murmur3 finaliser, independent of the layer."""
+    with np.errstate(over="ignore"):
+        salt = np.uint32((seed * 0x9E3779B1 + 2 * index + 1) % 2**32)
+        salt = reference_fmix32_uint32(salt)
+        multiplier = reference_fmix32_uint32(salt ^ np.uint32(0x27D4EB2F)) | np.uint32(1)
+    return salt.view(np.int32), multiplier.view(np.int32)
+
+
+def reference_fmix32_uint32(x):
+    """Textbook Murmur3 `fmix32` on uint32."""
+    x = np.asarray(x, np.uint32)
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint32(16))
+        x = x * np.uint32(0x85EBCA6B)
+        x = x ^ (x >> np.uint32(13))
+        x = x * np.uint32(0xC2B2AE35)
+        x = x ^ (x >> np.uint32(16))
+    return x
+
+
+def reference_fmix32_int32(x):
+    """`fmix32` in wrapping int32 arithmetic with sign-cleared right shifts."""
+
+    def logical_right_shift(v, s):
+        return (v >> np.int32(s)) & np.int32((1 << (32 - s)) - 1)
+
+    x = np.asarray(x, np.int32)
+    with np.errstate(over="ignore"):
+        x = x ^ logical_right_shift(x, 16)
+        x = x * np.int32(-2048144789)
+        x = x ^ logical_right_shift(x, 13)
+        x = x * np.int32(-1028477387)
+        x = x ^ logical_right_shift(x, 16)
+    return x
+
+
+def reference_buckets(ids, num_buckets, num_hashes, seed):
+    ids = np.asarray(ids).astype(np.int32)
+    columns = []
+    with np.errstate(over="ignore"):
+        for index in range(num_hashes):
+            salt, multiplier = reference_constants(seed, index)
+            mixed = reference_fmix32_int32((ids ^ salt) * multiplier)
+            bucket = 1 + (mixed & np.int32(0x7FFFFFFF)) % np.int32(num_buckets - 1)
+            columns.append(np.where(ids > 0, bucket, 0))
+    return np.stack(columns, axis=-1).astype(np.int32)
+
+
+def random_ids(size, seed=0):
+    return np.random.default_rng(seed).integers(1, 2**31, size=size, dtype=np.int64)
+
+
+def test_int32_finaliser_matches_uint32_textbook():
+    x = np.random.default_rng(1).integers(-(2**31), 2**31, size=10_000).astype(np.int32)
+    np.testing.assert_array_equal(
+        reference_fmix32_int32(x), reference_fmix32_uint32(x.view(np.uint32)).view(np.int32)
+    )
+
+
+def test_buckets_match_numpy_reference():
+    layer = MultiHashEmbedding(num_buckets=1000, output_dim=4, num_hashes=3, seed=7)
+    ids = np.concatenate([random_ids(100_000), EDGE_IDS])
+    buckets = ops.convert_to_numpy(layer.hash_buckets(ids))
+    assert buckets.shape == (ids.shape[0], 3)
+    assert buckets.dtype == np.int32
+    np.testing.assert_array_equal(buckets, reference_buckets(ids, 1000, 3, seed=7))
+    positive = ids > 0
+    assert np.all(buckets[positive] >= 1) and np.all(buckets[positive] < 1000)
+    np.testing.assert_array_equal(buckets[~positive], 0)
+
+
+def test_any_integer_dtype_gives_the_same_buckets():
+    layer = MultiHashEmbedding(num_buckets=50, output_dim=4)
+    ids = np.array([[3, 0, 12345], [-2, 31000, 5]])
+    expected = ops.convert_to_numpy(layer.hash_buckets(ids.astype(np.int32)))
+    for dtype in (np.int16, np.int64, np.uint16):
+        if dtype == np.uint16:
+            ids = np.abs(ids)
+            expected = ops.convert_to_numpy(layer.hash_buckets(ids.astype(np.int32)))
+        got = ops.convert_to_numpy(layer.hash_buckets(ids.astype(dtype)))
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow",
+    reason="this process is the TensorFlow run; the numpy reference still runs",
+)
+def test_buckets_match_tensorflow_backend():
+    ids = np.concatenate([random_ids(2_000, seed=3), EDGE_IDS])
+    script = (
+        "import json, sys, numpy as np\n"
+        "from keras import ops\n"
+        "from layers import MultiHashEmbedding\n"
+        "ids = np.array(json.loads(sys.stdin.read()), np.int64)\n"
+        "layer = MultiHashEmbedding(num_buckets=997, output_dim=4, num_hashes=4, seed=11)\n"
+        "print(json.dumps(ops.convert_to_numpy(layer.hash_buckets(ids)).tolist()))\n"
+    )
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(ids.tolist()),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    tf_buckets = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
+    layer = MultiHashEmbedding(num_buckets=997, output_dim=4, num_hashes=4, seed=11)
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer.hash_buckets(ids)), tf_buckets)
+
+
+def test_hash_functions_are_independent_and_uniform():
+    num_buckets = 1001
+    layer = MultiHashEmbedding(num_buckets=num_buckets, output_dim=4, num_hashes=2, seed=0)
+    ids = random_ids(100_000, seed=5)
+    buckets = ops.convert_to_numpy(layer.hash_buckets(ids)).astype(np.int64)
+    real = num_buckets - 1
+
+    # Of all pairs of ids that share their hash-0 bucket (about 5e6 pairs here),
+    # the fraction that also share their hash-1 bucket is 1 / real for
+    # independent hashes; measured 0.96 / real to 1.02 / real over seeds 0-3.
+    def colliding_pairs(keys):
+        counts = np.unique(keys, return_counts=True)[1]
+        return float(np.sum(counts * (counts - 1) / 2))
+
+    both = colliding_pairs(buckets[:, 0] * num_buckets + buckets[:, 1])
+    first = colliding_pairs(buckets[:, 0])
+    assert both / first < 1.5 / real
+
+    # Bucket usage, for random ids and for consecutive ids (Retail Rocket ids
+    # are dense): the chi-square over the `real` buckets stays within 6
+    # standard deviations of its mean (df = real - 1, variance 2 df); measured
+    # 920 to 1073 for df = 999.
+    sequential = ops.convert_to_numpy(layer.hash_buckets(np.arange(1, 100_001)))
+    dof = real - 1
+    for column in (buckets[:, 0], buckets[:, 1], sequential[:, 0], sequential[:, 1]):
+        observed = np.bincount(column, minlength=num_buckets)[1:]
+        expected = column.shape[0] / real
+        chi_square = np.sum((observed - expected) ** 2 / expected)
+        assert chi_square < dof + 6 * np.sqrt(2 * dof)
+
+
+def test_padding_gives_zeros_and_mask():
+    keras.utils.set_random_seed(0)
+    layer = MultiHashEmbedding(num_buckets=20, output_dim=6, num_hashes=2)
+    ids = np.array([[0, 0, 17, 4], [5, -3, 9, 0]], np.int32)
+    out = ops.convert_to_numpy(layer(ids))
+    assert out.shape == (2, 4, 6)
+    valid = ids > 0
+    np.testing.assert_array_equal(out[~valid], 0.0)
+    assert np.all(np.abs(out[valid]).sum(-1) > 0)
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer.compute_mask(ids)), valid)
+
+    # The mask reaches a mask-aware downstream layer in a functional model.
+    inputs = keras.Input((4,), dtype="int32")
+    pooled = keras.layers.GlobalAveragePooling1D()(layer(inputs))
+    model = keras.Model(inputs, pooled)
+    expected = np.stack([out[b][valid[b]].mean(0) for b in range(2)])
+    np.testing.assert_allclose(ops.convert_to_numpy(model(ids)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_forward_matches_tables_and_projection():
+    keras.utils.set_random_seed(0)
+    layer = MultiHashEmbedding(num_buckets=30, output_dim=4, num_hashes=3, seed=2)
+    ids = np.array([[1, 99, 123456]], np.int32)
+    out = ops.convert_to_numpy(layer(ids))
+    buckets = reference_buckets(ids, 30, 3, seed=2)
+    tables = [ops.convert_to_numpy(t.embeddings) for t in layer.tables]
+    concat = np.concatenate([tables[i][buckets[..., i]] for i in range(3)], axis=-1)
+    expected = concat @ ops.convert_to_numpy(layer.projection.kernel)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    assert len(layer.weights) == 4  # three tables and a bias-free projection
+
+
+def test_config_symbolic_and_save_round_trip(reload_model):
+    keras.utils.set_random_seed(0)
+    layer = MultiHashEmbedding(num_buckets=40, output_dim=8, num_hashes=3, seed=5, name="ids")
+    restored = MultiHashEmbedding.from_config(layer.get_config())
+    assert restored.get_config() == layer.get_config()
+
+    inputs = keras.Input((5,), dtype="int32")
+    outputs = layer(inputs)
+    assert tuple(outputs.shape) == (None, 5, 8)
+    model = keras.Model(inputs, outputs)
+    ids = np.array([[0, 3, 77, 2**31 - 1, -1]], np.int32)
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(reload_model(model)(ids)), ops.convert_to_numpy(model(ids))
+    )
+
+
+def test_mixed_bfloat16(mixed_bfloat16):
+    layer = MultiHashEmbedding(num_buckets=40, output_dim=8)
+    out = layer(np.array([[0, 3, 77]], np.int64))
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in layer.weights)
+    np.testing.assert_array_equal(ops.convert_to_numpy(ops.cast(out, "float32"))[0, 0], 0.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"num_buckets": 1, "output_dim": 4},
+        {"num_buckets": 10, "output_dim": 0},
+        {"num_buckets": 10, "output_dim": 4, "num_hashes": 0},
+    ],
+)
+def test_bad_arguments(kwargs):
+    with pytest.raises(ValueError, match="Received"):
+        MultiHashEmbedding(**kwargs)

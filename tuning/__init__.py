@@ -1,0 +1,5 @@
+"""Hyperparameter search over the ranker with KerasTuner."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")

@@ -1,0 +1,130 @@
+"""The ranker as a KerasTuner `HyperModel`: one `TrainConfig` per set of hyperparameter values."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import dataclasses  # noqa: E402
+
+import keras  # noqa: E402
+import keras_tuner  # noqa: E402
+
+from app.evaluation import evaluation_lists_for  # noqa: E402
+from app.training import MONITOR  # noqa: E402
+from app.training import compiled_ranker  # noqa: E402
+from tuning.search_space import SEARCH_SPACES  # noqa: E402
+
+SEARCHED_FIELDS = (
+    "num_layers",
+    "emb_size",
+    "num_query_heads",
+    "num_key_value_heads",
+    "widening_factor",
+    "learning_rate",
+    "history_length",
+)
+"""The `TrainConfig` fields a trial sets; the rest come from the base config."""
+
+
+def impossible_reason(config):
+    """Why the ranker cannot be built for `config`, or `None` when it can."""
+    if config.num_query_heads % config.num_key_value_heads:
+        return (
+            f"num_query_heads={config.num_query_heads} is not a multiple of "
+            f"num_key_value_heads={config.num_key_value_heads}"
+        )
+    if config.key_size % 2:
+        return f"key_size={config.key_size} is odd; rotary embeddings need an even head width"
+    return None
+
+
+class RankerHyperModel(keras_tuner.HyperModel):
+    """Builds and fits `PhoenixRanker` for the hyperparameter values of a trial.
+
+    A trial's config is the base config with the searched fields replaced
+    (`trial_config`); `build` compiles it with `app.training.compiled_ranker`,
+    exactly as `app.fit` does, and `fit` trains on batches and validation
+    lists cut for the trial's history length, with the base config's seed.
+
+    Args:
+        base_config: the `TrainConfig` every trial starts from.
+        data: the loaded dataset (`app.data.load_data`).
+        space: the `SearchSpace` to draw from.
+        verbose: `model.fit`'s verbosity.
+    """
+
+    def __init__(self, base_config, data, space=SEARCH_SPACES["default"], verbose="auto"):
+        super().__init__(name="phoenix_ranker")
+        self.base_config = base_config
+        self.data = data
+        self.space = space
+        self.verbose = verbose
+
+    def _draw(self, hp):
+        """Registers the space in `hp` (once) and returns the trial's values of the searched fields."""
+        space = self.space
+        num_key_value_heads = hp.Choice("num_key_value_heads", list(space.num_key_value_heads))
+        queries_per_kv_head = hp.Choice("queries_per_kv_head", list(space.queries_per_kv_head))
+        return {
+            "num_layers": hp.Int("num_layers", *space.num_layers),
+            "emb_size": hp.Int("emb_size", *space.emb_size, step=space.emb_size_step),
+            "num_query_heads": num_key_value_heads * queries_per_kv_head,
+            "num_key_value_heads": num_key_value_heads,
+            "widening_factor": hp.Float(
+                "widening_factor", *space.widening_factor, step=space.widening_factor_step
+            ),
+            "learning_rate": hp.Float("learning_rate", *space.learning_rate, sampling="log"),
+            "history_length": hp.Int(
+                "history_length", *space.history_length, step=2, sampling="log"
+            ),
+        }
+
+    def declare_hyperparameters(self, hp):
+        self._draw(hp)
+
+    def trial_config(self, hp):
+        """The base config with the trial's values; `FailedTrialError` when it cannot be built."""
+        config = dataclasses.replace(self.base_config, **self._draw(hp))
+        reason = impossible_reason(config)
+        if reason:
+            raise keras_tuner.errors.FailedTrialError(f"Impossible combination: {reason}.")
+        return config
+
+    def build(self, hp):
+        keras.backend.clear_session()
+        config = self.trial_config(hp)
+        keras.utils.set_random_seed(config.seed)
+        try:
+            return compiled_ranker(config)
+        except ValueError as error:
+            raise keras_tuner.errors.FailedTrialError(f"Cannot build the ranker: {error}") from error
+
+    def fit(self, hp, model, **kwargs):
+        """Trains `model` for the trial; `kwargs` (the tuner's callbacks, `epochs`) go to `model.fit`."""
+        from datasets.pipeline import training_dataset
+
+        config = self.trial_config(hp)
+        train_batches = training_dataset(
+            self.data.train,
+            self.data.catalog,
+            batch_size=config.batch_size,
+            history_length=config.history_length,
+            num_candidates=config.num_candidates,
+            target_window_events=config.target_window_events,
+            popularity_alpha=config.popularity_alpha,
+            seed=config.seed,
+        )
+        validation = evaluation_lists_for(config, self.data, splits=("validation",))["validation"]
+        callbacks = [
+            *kwargs.pop("callbacks", []),
+            keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience),
+        ]
+        kwargs.setdefault("epochs", config.epochs)
+        return model.fit(
+            train_batches,
+            steps_per_epoch=config.steps_per_epoch,
+            validation_data=validation.dataset(config.eval_batch_size),
+            callbacks=callbacks,
+            verbose=self.verbose,
+            **kwargs,
+        )

@@ -17,7 +17,6 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import inspect  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import platform  # noqa: E402
@@ -128,12 +127,16 @@ class _KerasFit:
         model.fit(self.data, steps_per_epoch=per_execution, epochs=1, verbose=0, shuffle=False)
         self.compile_s = time.perf_counter() - start
 
-    def seconds_per_step(self):
+    def seconds_per_step(self, steps=None):
+        steps = steps or self.steps
         start = time.perf_counter()
         history = self.model.fit(
-            self.data, steps_per_epoch=self.steps, epochs=1, verbose=0, shuffle=False
+            self.data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False
         )
-        return (time.perf_counter() - start) / self.steps, history.history["loss"][-1]
+        return (time.perf_counter() - start) / steps, history.history["loss"][-1]
+
+    def warm_up(self):
+        self.seconds_per_step(2 * self.model.steps_per_execution)
 
 
 class _JaxSteps:
@@ -154,18 +157,24 @@ class _JaxSteps:
         loss.block_until_ready()
         self.compile_s = time.perf_counter() - start
 
-    def seconds_per_step(self):
+    def seconds_per_step(self, steps=None):
+        steps = steps or self.steps
         start = time.perf_counter()
-        for step in range(self.steps):
+        for step in range(steps):
             self.params, self.opt_state, loss = self.train_step(
                 self.params, self.opt_state, *self.batches[step % len(self.batches)]
             )
         loss = float(loss)
-        return (time.perf_counter() - start) / self.steps, loss
+        return (time.perf_counter() - start) / steps, loss
+
+    def warm_up(self):
+        self.seconds_per_step(2)
 
 
 def _interleaved(runners, repeats):
     """Seconds per step of every runner, repeats interleaved so that load changes hit all alike."""
+    for runner in runners:
+        runner.warm_up()
     per_step = {runner.name: [] for runner in runners}
     for repeat in range(repeats):
         for runner in runners:
@@ -325,45 +334,26 @@ def _benchmark_module():
     return benchmark
 
 
-def _call_with_known(function, **kwargs):
-    """Calls `function` with the keyword arguments it accepts."""
-    parameters = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return function(**kwargs)
-    return function(**{name: value for name, value in kwargs.items() if name in parameters})
-
-
-def _as_dict(result):
-    if dataclasses.is_dataclass(result):
-        return dataclasses.asdict(result)
-    return dict(result)
-
-
-def bench_pipeline(config, steps):
-    """Training batches per second of the tf.data pipeline, from `datasets.benchmark`."""
-    result = _as_dict(
-        _call_with_known(
-            _benchmark_module().measure_pipeline,
-            config=config,
-            batch_size=config.batch_size,
-            history_length=config.history_length,
-            num_candidates=config.num_candidates,
-            steps=steps,
-            num_batches=steps,
-        )
+def bench_pipeline(config, dataset, data_dir, num_batches, repeats):
+    """Training examples/s of the tf.data pipeline (`datasets.benchmark.measure_pipeline`)."""
+    return _benchmark_module().measure_pipeline(
+        dataset=dataset,
+        data_dir=data_dir,
+        batch_size=config.batch_size,
+        history_length=config.history_length,
+        num_candidates=config.num_candidates,
+        num_batches=num_batches,
+        repeats=repeats,
+        seed=config.seed,
     )
-    if "examples_per_s" not in result:
-        raise BenchError(f"measure_pipeline returned no examples_per_s. Received: {result}")
-    return result
 
 
-def bench_prepare(config):
-    """Dataset preparation time and memory, from `datasets.benchmark`."""
-    result = _as_dict(_call_with_known(_benchmark_module().measure_prepare, config=config))
-    missing = {"events", "seconds", "peak_rss_mb"} - set(result)
-    if missing:
-        raise BenchError(f"measure_prepare returned no {sorted(missing)}. Received: {result}")
-    return result
+def bench_prepare(dataset):
+    """Time and peak memory of preparing a build (`datasets.benchmark.measure_prepare`)."""
+    try:
+        return _benchmark_module().measure_prepare(dataset=dataset)
+    except RuntimeError as error:
+        raise BenchError(str(error)) from None
 
 
 def _cpu_model():
@@ -459,47 +449,59 @@ def format_table(results):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="python -m app.bench",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="python -m app.bench", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--config", default="default",
-                        help=f"named configuration giving the model and shapes: {', '.join(CONFIGS)}")
-    parser.add_argument("--only", action="append", metavar="SECTION",
-                        help="sections to run, repeatable or comma-separated: "
-                        f"{', '.join(SECTIONS)} (default: all)")
-    parser.add_argument("--batch_size", type=int, default=None,
-                        help="training batch size B (default: the config's)")
-    parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="Keras dtype policy; the JAX step computes in bfloat16 under "
-                        "mixed_bfloat16 (default: the config's)")
-    parser.add_argument("--steps", type=int, default=20,
-                        help="timed training steps per repeat (also pipeline batches)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timed repeats of the training loops; median and min are reported")
-    parser.add_argument("--steps_per_execution", type=int, default=None,
-                        help="Keras steps per compiled call (default: the config's)")
-    parser.add_argument("--with_metrics", action="store_true",
-                        help="also time model.fit with the training metrics (app.training)")
-    parser.add_argument("--inference_candidates", type=int, default=100,
-                        help="candidates per visitor in the inference benchmark")
-    parser.add_argument("--latency_calls", type=int, default=200,
-                        help="timed one-visitor calls for p50/p99 (after warm-up)")
-    parser.add_argument("--inference_batch", type=int, default=256,
-                        help="visitors per call in the throughput benchmark")
-    parser.add_argument("--batch_calls", type=int, default=10,
-                        help="timed calls in the throughput benchmark")
-    parser.add_argument("--compilation_cache", metavar="DIR", default=None,
-                        help="enable JAX's persistent compilation cache in DIR")
-    parser.add_argument("--json", metavar="PATH", default=None,
-                        help="also write the results as JSON to PATH")
+    add = parser.add_argument
+    add("--config", default="default",
+        help=f"named configuration giving the model and the shapes B, S, C: {', '.join(CONFIGS)} "
+        "(default: %(default)s)")
+    add("--only", action="append", metavar="SECTION",
+        help=f"sections to run, repeatable or comma-separated: {', '.join(SECTIONS)} "
+        "(default: all)")
+    add("--batch_size", type=int, default=None,
+        help="training batch size B (default: the config's)")
+    add("--precision", choices=PRECISIONS, default=None,
+        help="Keras dtype policy; the JAX step computes in bfloat16 under mixed_bfloat16 "
+        "(default: the config's)")
+    add("--steps", type=int, default=20,
+        help="timed training steps per repeat, after compilation and a 2-step warm-up "
+        "(default: %(default)s)")
+    add("--repeats", type=int, default=3,
+        help="timed repeats of the training and pipeline loops (Keras and JAX interleaved); "
+        "median and min are reported (default: %(default)s)")
+    add("--steps_per_execution", type=int, default=None,
+        help="Keras steps per compiled call (default: the config's)")
+    add("--with_metrics", action="store_true",
+        help="also time model.fit compiled with the training metrics, as app.fit runs it")
+    add("--inference_candidates", type=int, default=100,
+        help="candidates per visitor in the inference benchmark (default: %(default)s)")
+    add("--latency_calls", type=int, default=200,
+        help="timed one-visitor calls for p50/p99, after warm-up (default: %(default)s)")
+    add("--inference_batch", type=int, default=256,
+        help="visitors per call in the throughput benchmark (default: %(default)s)")
+    add("--batch_calls", type=int, default=10,
+        help="timed calls in the throughput benchmark (default: %(default)s)")
+    add("--dataset", default="synthetic", choices=("synthetic", "synthetic_full"),
+        help="TFDS build the pipeline benchmark reads, prepared first if needed "
+        "(default: %(default)s)")
+    add("--data_dir", default=None,
+        help="TFDS data directory of --dataset (default: the TFDS default)")
+    add("--pipeline_batches", type=int, default=200,
+        help="batches timed per repeat in the pipeline benchmark (default: %(default)s)")
+    add("--prepare_dataset", default="synthetic_full", choices=("synthetic", "synthetic_full"),
+        help="build whose preparation from scratch (temporary data dir) is timed "
+        "(default: %(default)s)")
+    add("--compilation_cache", metavar="DIR", default=None,
+        help="enable JAX's persistent compilation cache in DIR (default: off)")
+    add("--json", metavar="PATH", default=None,
+        help="also write the results as JSON to PATH (default: only print the table)")
     return parser
 
 
 def run(args):
     sections = parse_sections(args.only)
     for flag in ("steps", "repeats", "latency_calls", "batch_calls", "inference_batch",
-                 "inference_candidates"):
+                 "inference_candidates", "pipeline_batches"):
         if getattr(args, flag) < 1:
             raise BenchError(f"--{flag} must be at least 1. Received: {getattr(args, flag)}")
     config = named_config(args.config)
@@ -519,14 +521,16 @@ def run(args):
     if "train" in sections:
         results["train"] = bench_train(config, args.steps, args.repeats, args.with_metrics)
     if "pipeline" in sections:
-        results["pipeline"] = bench_pipeline(config, args.steps)
+        results["pipeline"] = bench_pipeline(
+            config, args.dataset, args.data_dir, args.pipeline_batches, args.repeats
+        )
     if "inference" in sections:
         results["inference"] = bench_inference(
             config, args.inference_candidates, args.latency_calls, args.inference_batch,
             args.batch_calls,
         )
     if "prepare" in sections:
-        results["prepare"] = bench_prepare(config)
+        results["prepare"] = bench_prepare(args.prepare_dataset)
     results["tensorflow_imported"] = sys.modules.get("tensorflow") is not None
     results["load_average_1m_end"] = os.getloadavg()[0]
     return results

@@ -1,5 +1,6 @@
 """Named training configurations: dataclasses that round-trip to JSON and to command-line flags."""
 
+import argparse
 import dataclasses
 import json
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class TrainConfig:
     num_age_buckets: int = 32
     max_age_hours: float = 24.0 * 180
     logit_cap: float = 30.0
+    use_history_match: bool = True
     # Data.
     history_length: int = 64
     num_candidates: int = 16
@@ -65,7 +67,7 @@ class TrainConfig:
         names = (
             "emb_size num_layers num_query_heads num_key_value_heads key_size widening_factor "
             "num_hashes visitor_buckets item_buckets category_buckets num_age_buckets "
-            "max_age_hours logit_cap"
+            "max_age_hours logit_cap use_history_match"
         ).split()
         return {name: getattr(self, name) for name in names}
 
@@ -125,6 +127,16 @@ def named_config(name):
     return CONFIGS[name]
 
 
+def parse_bool(text):
+    """`true`/`false` (also `1`/`0`, `yes`/`no`) from the command line."""
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def add_config_flags(parser):
     """Adds `--config NAME` and one `--<field>` flag per config field (default: the named config's)."""
     parser.add_argument(
@@ -137,7 +149,7 @@ def add_config_flags(parser):
         kind = field.type
         parser.add_argument(
             f"--{field.name}",
-            type=kind,
+            type=parse_bool if kind is bool else kind,
             default=None,
             metavar=kind.__name__.upper(),
             help=f"override the config's {field.name} "

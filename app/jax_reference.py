@@ -91,10 +91,26 @@ def multi_hash_embedding(table_params, ids, seed, dtype):
 
 
 def age_buckets(ages, num_buckets, max_age_hours):
-    """`LogBucketEmbedding` bucket: `1 + floor(log1p(age) / log1p(max) * (n - 1))` in `[1, n - 1]`."""
+    """`LogBucketEmbedding` bucket `1 + floor(log1p(age) / log1p(max) * (n - 1))`, in `[1, n-1]`."""
     ages = jnp.maximum(jnp.asarray(ages, jnp.float32), 0.0)  # [...]
     scaled = jnp.log1p(ages) / math.log1p(max_age_hours) * (num_buckets - 1)
     return jnp.clip(1 + jnp.floor(scaled).astype(jnp.int32), 1, num_buckets - 1)
+
+
+def candidate_history_match(candidate_item_id, history_item_id, history_action, history_age_hours, max_age_hours):
+    """`CandidateHistoryMatch`: per action log1p(count) and recency of the candidate in the history, and seen."""
+    same = (candidate_item_id[:, :, None] == history_item_id[:, None, :]) & (history_item_id > 0)[:, None, :]
+    ages = jnp.asarray(history_age_hours, jnp.float32)[:, None, :]  # [B, 1, S]
+    counts, recencies = [], []
+    for action in (1, 2, 3):
+        match = same & (jnp.asarray(history_action) == action)[:, None, :]  # [B, C, S]
+        count = match.sum(-1).astype(jnp.float32)  # [B, C]
+        latest = jnp.min(jnp.where(match, ages, jnp.inf), axis=-1)  # [B, C]
+        recency = 1.0 - jnp.log1p(jnp.maximum(latest, 0.0)) / math.log1p(max_age_hours)
+        counts.append(jnp.log1p(count))
+        recencies.append(jnp.where(count > 0, jnp.clip(recency, 0.0, 1.0), 0.0))
+    seen = same.any(-1).astype(jnp.float32)  # [B, C]
+    return jnp.stack(counts + recencies + [seen], axis=-1)  # [B, C, 7]
 
 
 def rms_norm(x, scale, dtype):
@@ -117,7 +133,7 @@ def rotate(x, positions, dtype):
 
 
 def isolation_mask(history_mask, candidate_mask):
-    """`[B, T, T]` bool: causal over customer + history, candidates see the prefix and themselves."""
+    """`[B, T, T]` bool: causal over customer + history; a candidate sees the prefix and itself."""
     batch, history_length = history_mask.shape
     valid = jnp.concatenate(
         [jnp.ones((batch, 1), bool), history_mask, candidate_mask], axis=1
@@ -129,7 +145,7 @@ def isolation_mask(history_mask, candidate_mask):
 
 
 def sequence_positions(history_mask, candidate_mask):
-    """`[B, T]` int32: customer 0, k-th valid event k, every valid candidate n_valid + 1, padding 0."""
+    """`[B, T]` int32: customer 0, k-th valid event k, valid candidates n_valid + 1, padding 0."""
     history = history_mask.astype(jnp.int32)  # [B, S]
     candidates = candidate_mask.astype(jnp.int32)  # [B, C]
     next_position = jnp.sum(history, axis=1, keepdims=True) + 1  # [B, 1]
@@ -166,7 +182,7 @@ def attention(block, x, positions, mask, config, dtype):
 
 
 def decoder_block(block, h, positions, mask, config, dtype):
-    """Grok block: `h + norm2(attn(norm1 h))`, then `h + norm4(W2(gelu(W1 x) * V x))`, `x = norm3 h`."""
+    """Grok block: `h += norm2(attn(norm1 h))`, `h += norm4(W2(gelu(W1 x) * V x))`, x = norm3 h."""
     attended = attention(block, rms_norm(h, block["norm_1"], dtype), positions, mask, config, dtype)
     h = h + rms_norm(attended, block["norm_2"], dtype)  # [B, T, D]
     x = rms_norm(h, block["norm_3"], dtype)  # [B, T, D]
@@ -192,7 +208,8 @@ def forward(params, config, inputs, dtype=jnp.float32):
     num_candidates = candidate_item_id.shape[1]
 
     def hashed(name, ids):
-        return multi_hash_embedding(params[name], jnp.asarray(ids, jnp.int32), HASH_SEEDS[name], dtype)
+        ids = jnp.asarray(ids, jnp.int32)
+        return multi_hash_embedding(params[name], ids, HASH_SEEDS[name], dtype)
 
     action_table = params["action_embedding"].astype(dtype)  # [4, D]
     ages = age_buckets(
@@ -209,14 +226,21 @@ def forward(params, config, inputs, dtype=jnp.float32):
         axis=-1,
     )  # [B, S, 4D]
     history = _matmul(history, params["history_projection"], dtype)  # [B, S, D]
-    candidates = jnp.concatenate(
-        [
-            hashed("item_embedding", candidate_item_id),  # [B, C, D]
-            hashed("category_embedding", inputs["candidate_category_id"]),  # [B, C, D]
-            jnp.broadcast_to(action_table[0], candidate_item_id.shape + action_table.shape[1:]),
-        ],
-        axis=-1,
-    )  # [B, C, 3D]
+    candidate_parts = [
+        hashed("item_embedding", candidate_item_id),  # [B, C, D]
+        hashed("category_embedding", inputs["candidate_category_id"]),  # [B, C, D]
+        jnp.broadcast_to(action_table[0], candidate_item_id.shape + action_table.shape[1:]),
+    ]
+    if config.use_history_match:
+        match = candidate_history_match(
+            candidate_item_id,
+            history_item_id,
+            inputs["history_action"],
+            inputs["history_age_hours"],
+            config.max_age_hours,
+        )  # [B, C, 7]
+        candidate_parts.append(match.astype(dtype))
+    candidates = jnp.concatenate(candidate_parts, axis=-1)  # [B, C, 3D (+ 7)]
     candidates = _matmul(candidates, params["candidate_projection"], dtype)  # [B, C, D]
 
     h = jnp.concatenate([customer, history, candidates], axis=1)  # [B, T, D]
@@ -269,7 +293,7 @@ def params_from_keras(model):
 
 
 def weighted_loss(logits, labels, mask, action_weights):
-    """`sum_a w_a * bce(labels, logits)` per candidate, masked, over the number of valid candidates."""
+    """`sum_a w_a * bce(labels, logits)` per candidate, masked, over the number of valid ones."""
     logits = logits.astype(jnp.float32)  # [B, C, A]
     labels = jnp.asarray(labels, jnp.float32)  # [B, C, A]
     bce = jnp.maximum(logits, 0.0) - logits * labels + jnp.log1p(jnp.exp(-jnp.abs(logits)))

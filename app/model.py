@@ -9,6 +9,7 @@ from keras import ops  # noqa: E402
 
 from app.actions import ACTION_NAMES  # noqa: E402
 from layers import (  # noqa: E402
+    CandidateHistoryMatch,
     CandidateIsolationMask,
     CandidateTokens,
     DecoderStack,
@@ -40,7 +41,11 @@ class PhoenixRanker(keras.Model):
     hashing keeps the model free of a vocabulary file and safe for category ids
     it never saw. History tokens concatenate item, category, action and age
     (log-spaced buckets) embeddings and project them to `emb_size`; candidate
-    tokens do the same with item, category and the action-0 "candidate" marker.
+    tokens do the same with item, category and the action-0 "candidate" marker,
+    plus (unlike Phoenix, with `use_history_match`) `CandidateHistoryMatch`
+    features: how often and how recently the visitor touched that very item.
+    Re-interaction dominates Retail Rocket; attention alone learns to match a
+    candidate against the history only slowly.
 
     Args:
         emb_size: model width D.
@@ -55,6 +60,8 @@ class PhoenixRanker(keras.Model):
         max_age_hours: age mapped to the last bucket.
         attn_output_multiplier: attention logit scale, `None` for `key_size**-0.5`.
         logit_cap: soft cap on attention logits, `None` to disable.
+        use_history_match: add `CandidateHistoryMatch` features to the
+            candidate tokens.
 
     Inputs: a dict with `visitor_id [B]`, `history_item_id`,
     `history_category_id`, `history_action` `[B, S]` (int32),
@@ -80,6 +87,7 @@ class PhoenixRanker(keras.Model):
         max_age_hours=24.0 * 180,
         attn_output_multiplier=None,
         logit_cap=30.0,
+        use_history_match=True,
         **kwargs,
     ):
         inputs = {
@@ -134,14 +142,21 @@ class PhoenixRanker(keras.Model):
         history = keras.layers.Dense(emb_size, use_bias=False, name="history_projection")(
             history
         )  # [B, S, D]
-        candidates = ops.concatenate(
-            [
-                item_embedding(candidate_item_id),  # [B, C, D]
-                category_embedding(inputs["candidate_category_id"]),  # [B, C, D]
-                action_embedding(ops.zeros_like(candidate_item_id)),  # [B, C, D]
-            ],
-            axis=-1,
-        )  # [B, C, 3D]
+        candidate_parts = [
+            item_embedding(candidate_item_id),  # [B, C, D]
+            category_embedding(inputs["candidate_category_id"]),  # [B, C, D]
+            action_embedding(ops.zeros_like(candidate_item_id)),  # [B, C, D]
+        ]
+        if use_history_match:
+            candidate_parts.append(
+                CandidateHistoryMatch(max_age_hours, name="candidate_history_match")(
+                    candidate_item_id,
+                    history_item_id,
+                    inputs["history_action"],
+                    inputs["history_age_hours"],
+                )  # [B, C, F]
+            )
+        candidates = ops.concatenate(candidate_parts, axis=-1)  # [B, C, 3D (+ F)]
         candidates = keras.layers.Dense(emb_size, use_bias=False, name="candidate_projection")(
             candidates
         )  # [B, C, D]
@@ -185,6 +200,7 @@ class PhoenixRanker(keras.Model):
         self.max_age_hours = max_age_hours
         self.attn_output_multiplier = attn_output_multiplier
         self.logit_cap = logit_cap
+        self.use_history_match = use_history_match
 
     def get_config(self):
         return {
@@ -204,6 +220,7 @@ class PhoenixRanker(keras.Model):
             "max_age_hours": self.max_age_hours,
             "attn_output_multiplier": self.attn_output_multiplier,
             "logit_cap": self.logit_cap,
+            "use_history_match": self.use_history_match,
         }
 
     @classmethod

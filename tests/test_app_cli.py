@@ -76,6 +76,12 @@ def test_fit_evaluate_recommend_on_the_synthetic_twin(tmp_path, synthetic_data_d
         assert set(entry["baselines"]) == {"random", "popularity", "history_recency"}
         assert entry["model"]["lists"] == entry["baselines"]["random"]["lists"] > 0
     assert report["timings"]["examples_per_s"] > 0
+    # The twin has structure (category preferences, re-visits): even the smoke model must learn it.
+    test = report["metrics"]["test"]
+    for baseline in ("random", "popularity"):
+        for key in ("ndcg@10", "auc_transaction", "auc_addtocart", "auc_view"):
+            margin = test["model"][key] - test["baselines"][baseline][key]
+            assert margin >= 0.05, (key, baseline, test["model"][key], test["baselines"][baseline][key])
     assert_ranking_printed(output / "smoke.keras", retail_rocket_synthetic.test.visitor_id[0], data_flags)
 
 

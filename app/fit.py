@@ -23,6 +23,7 @@ from pathlib import Path  # noqa: E402
 
 import keras  # noqa: E402
 
+from app.atomic_backup import AtomicBackupAndRestore  # noqa: E402
 from app.cli import add_data_flags  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
@@ -111,7 +112,7 @@ def train(config, data, run_dir, lists):
     best_weights = run_dir / BEST_WEIGHTS_FILE
     timer = EpochTimer()
     callbacks = [
-        keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / BACKUP_DIR)),
+        AtomicBackupAndRestore(backup_dir=str(run_dir / BACKUP_DIR)),
         keras.callbacks.ModelCheckpoint(
             str(best_weights),
             monitor=MONITOR,

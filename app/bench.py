@@ -441,7 +441,8 @@ def format_table(results):
         ]
     prepare = results.get("prepare")
     if prepare:
-        rows.append(("prepare", f"{prepare['events']} events in {prepare['seconds']:.1f} s, "
+        rows.append(("prepare", f"{prepare['dataset']}: {prepare['events']} raw events "
+                     f"({prepare['events_kept']} kept) in {prepare['seconds']:.1f} s, "
                      f"peak RSS {prepare['peak_rss_mb']:.0f} MB"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -43,6 +43,7 @@ from app.saved_runs import load_ranker  # noqa: E402
 from app.training import MONITOR  # noqa: E402
 from app.training import compiled_ranker  # noqa: E402
 from app.training import export_ranker  # noqa: E402
+from app.training import training_batches  # noqa: E402
 
 logger = logging.getLogger("app.fit")
 
@@ -105,8 +106,6 @@ def best_logged_value(log_path):
 
 def train(config, data, run_dir, lists):
     """Fits with validation every epoch, keeping the best weights by `val_ndcg@10`; returns the model."""
-    from datasets.pipeline import training_dataset
-
     model = compiled_ranker(config)
     log_path = run_dir / LOG_FILE
     best_weights = run_dir / BEST_WEIGHTS_FILE
@@ -126,18 +125,8 @@ def train(config, data, run_dir, lists):
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
         timer,
     ]
-    train_batches = training_dataset(
-        data.train,
-        data.catalog,
-        batch_size=config.batch_size,
-        history_length=config.history_length,
-        num_candidates=config.num_candidates,
-        target_window_events=config.target_window_events,
-        popularity_alpha=config.popularity_alpha,
-        seed=config.seed,
-    )
     model.fit(
-        train_batches,
+        training_batches(config, data),
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch,
         validation_data=lists["validation"].dataset(config.eval_batch_size),

@@ -33,6 +33,22 @@ def compiled_ranker(config):
     return model
 
 
+def training_batches(config, data):
+    """The endless training `tf.data.Dataset` of `config`'s shapes and sampling, from `data.train`."""
+    from datasets.pipeline import training_dataset
+
+    return training_dataset(
+        data.train,
+        data.catalog,
+        batch_size=config.batch_size,
+        history_length=config.history_length,
+        num_candidates=config.num_candidates,
+        target_window_events=config.target_window_events,
+        popularity_alpha=config.popularity_alpha,
+        seed=config.seed,
+    )
+
+
 def export_ranker(model, config, path):
     """Saves an inference-only copy of `model` (no optimizer, no compile state) as `.keras`.
 

@@ -12,6 +12,7 @@ import keras_tuner  # noqa: E402
 from app.evaluation import evaluation_lists_for  # noqa: E402
 from app.training import MONITOR  # noqa: E402
 from app.training import compiled_ranker  # noqa: E402
+from app.training import training_batches  # noqa: E402
 from tuning.search_space import SEARCH_SPACES  # noqa: E402
 
 SEARCHED_FIELDS = (
@@ -101,19 +102,7 @@ class RankerHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp, model, **kwargs):
         """Trains `model` for the trial; `kwargs` (the tuner's callbacks, `epochs`) go to `model.fit`."""
-        from datasets.pipeline import training_dataset
-
         config = self.trial_config(hp)
-        train_batches = training_dataset(
-            self.data.train,
-            self.data.catalog,
-            batch_size=config.batch_size,
-            history_length=config.history_length,
-            num_candidates=config.num_candidates,
-            target_window_events=config.target_window_events,
-            popularity_alpha=config.popularity_alpha,
-            seed=config.seed,
-        )
         validation = evaluation_lists_for(config, self.data, splits=("validation",))["validation"]
         callbacks = [
             *kwargs.pop("callbacks", []),
@@ -121,7 +110,7 @@ class RankerHyperModel(keras_tuner.HyperModel):
         ]
         kwargs.setdefault("epochs", config.epochs)
         return model.fit(
-            train_batches,
+            training_batches(config, self.data),
             steps_per_epoch=config.steps_per_epoch,
             validation_data=validation.dataset(config.eval_batch_size),
             callbacks=callbacks,

@@ -253,7 +253,10 @@ def _properties_frame(rng: np.random.Generator, catalogue: _Catalogue) -> pd.Dat
     category_rows = pd.DataFrame({"timestamp": FIRST_SNAPSHOT_MS + week * WEEK_MS,
                                   "itemid": catalogue.item_ids[item], "property": "categoryid",
                                   "value": category.astype(str)})
-    week_of = lambda n: FIRST_SNAPSHOT_MS + np.minimum(first_week + n, num_weeks - 1) * WEEK_MS
+
+    def week_of(n):
+        return FIRST_SNAPSHOT_MS + np.minimum(first_week + n, num_weeks - 1) * WEEK_MS
+
     available = pd.DataFrame({"timestamp": week_of(0), "itemid": catalogue.item_ids, "property": "available",
                               "value": (rng.random(num_items) < 0.7).astype(np.int8).astype(str)})
     price = pd.DataFrame({"timestamp": week_of(0), "itemid": catalogue.item_ids, "property": "790",

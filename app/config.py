@@ -10,6 +10,10 @@ class ConfigError(ValueError):
     """An unknown config name or field."""
 
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+"""Keras dtype policies a run may train under (evaluation always runs in float32)."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on, saved beside its model.
@@ -56,6 +60,24 @@ class TrainConfig:
     steps_per_execution: int = 1
     precision: str = "float32"
     seed: int = 0
+
+    def __post_init__(self):
+        minimums = {
+            "emb_size": 1, "num_layers": 1, "num_query_heads": 1, "num_key_value_heads": 1, "key_size": 1,
+            "num_hashes": 1, "visitor_buckets": 2, "item_buckets": 2, "category_buckets": 2,
+            "num_age_buckets": 2, "history_length": 1, "num_candidates": 1, "eval_list_length": 2,
+            "eval_max_lists": 0, "target_window_events": 1, "batch_size": 1, "eval_batch_size": 1,
+            "epochs": 1, "steps_per_epoch": 1, "patience": 0, "steps_per_execution": 1, "seed": 0,
+        }
+        for name, minimum in minimums.items():
+            if getattr(self, name) < minimum:
+                raise ConfigError(
+                    f"`{name}` must be at least {minimum}. Received: {name}={getattr(self, name)}."
+                )
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"`precision` must be one of {', '.join(PRECISIONS)}. Received: precision={self.precision!r}."
+            )
 
     @property
     def action_weights(self):

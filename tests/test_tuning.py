@@ -95,7 +95,7 @@ def test_every_tuner_draws_buildable_configs_inside_the_space(tuner, tmp_path):
     "argv, message",
     [
         (["--tuner", "grid"], "Unknown --tuner 'grid'"),
-        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--epochs", "0"], "`epochs` must be at least 1. Received: epochs=0."),
         (["--num_layers", "3"], "--num_layers is searched"),
         (["--space", "huge"], "Unknown --space 'huge'"),
     ],

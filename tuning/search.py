@@ -132,9 +132,6 @@ def checked_request(args):
             "change its range in tuning/search_space.py instead."
         )
     config = config_from_args(args)
-    for name in ("epochs", "steps_per_epoch", "batch_size", "eval_list_length"):
-        if getattr(config, name) < 1:
-            raise UserError(f"--{name} must be at least 1. Received: --{name} {getattr(config, name)}.")
     if config.key_size < 2 or config.key_size % 2:
         raise UserError(
             f"--key_size must be even and positive (rotary embeddings). "

@@ -1,0 +1,49 @@
+"""Named configs: the seed's values, JSON round trips, command-line overrides and clear refusals."""
+
+import argparse
+import dataclasses
+
+import pytest
+
+from app.config import CONFIGS
+from app.config import ConfigError
+from app.config import TrainConfig
+from app.config import add_config_flags
+from app.config import config_from_args
+from app.config import named_config
+
+
+def test_default_is_the_seeds_default_run():
+    config = named_config("default")
+    assert (config.emb_size, config.num_layers, config.history_length, config.num_candidates) == (128, 4, 64, 16)
+    assert (config.batch_size, config.epochs, config.steps_per_epoch) == (128, 10, 500)
+    assert (config.learning_rate, config.weight_decay) == (1e-4, 0.01)
+    assert config.action_weights == (10.0, 3.0, 1.0)
+    full = named_config("full")
+    assert (full.emb_size, full.num_layers, full.batch_size, full.epochs) == (256, 6, 256, 20)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_json_round_trip(name):
+    assert TrainConfig.from_json(CONFIGS[name].to_json()) == CONFIGS[name]
+
+
+def test_every_field_is_a_flag():
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser)
+    args = parser.parse_args(["--config", "smoke", "--emb_size", "48", "--use_history_match", "false"])
+    config = config_from_args(args)
+    assert config == dataclasses.replace(CONFIGS["smoke"], emb_size=48, use_history_match=False)
+    flags = {action.dest for action in parser._actions}
+    assert {field.name for field in dataclasses.fields(TrainConfig)} <= flags
+
+
+def test_refusals_name_what_was_wrong():
+    with pytest.raises(ConfigError, match="Unknown config 'huge'"):
+        named_config("huge")
+    with pytest.raises(ConfigError, match=r"Unknown config field\(s\) \['colour'\]"):
+        TrainConfig.from_dict({"colour": "red"})
+    with pytest.raises(ConfigError, match="Received: precision='fp8'"):
+        TrainConfig(precision="fp8")
+    with pytest.raises(ConfigError, match="Received: batch_size=0"):
+        TrainConfig(batch_size=0)

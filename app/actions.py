@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 ACTION_NAMES = ("transaction", "addtocart", "view")
@@ -28,6 +29,12 @@ def ranking_scores(probabilities, weights=DEFAULT_LOSS_WEIGHTS):
     """
     weights = ops.convert_to_tensor(weights, dtype=probabilities.dtype)  # [A]
     return ops.sum(probabilities * weights, axis=-1)  # [B, C]
+
+
+def numpy_probabilities_and_scores(logits, weights=DEFAULT_LOSS_WEIGHTS):
+    """Action probabilities `[..., A]` and ranking scores `[...]` of numpy logits `[..., A]`."""
+    probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float32)))  # [..., A]
+    return probabilities, probabilities @ np.asarray(weights, dtype=np.float32)
 
 
 def relevance(labels):

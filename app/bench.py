@@ -33,7 +33,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from app import jax_reference  # noqa: E402
-from app.config import CONFIGS, ConfigError, named_config  # noqa: E402
+from app.cli import UserError  # noqa: E402
+from app.cli import exits_cleanly_on_user_error  # noqa: E402
+from app.cli import setup_logging  # noqa: E402
+from app.config import CONFIGS, named_config  # noqa: E402
 from app.loss import WeightedActionCrossEntropy  # noqa: E402
 from app.model import PhoenixRanker  # noqa: E402
 
@@ -43,10 +46,6 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 NUM_ITEMS = 466_867
 NUM_CATEGORIES = 1_700
 NUM_VISITORS = 1_407_580
-
-
-class BenchError(ValueError):
-    """A user error: bad flag value, missing optional module."""
 
 
 def random_batch(batch_size, history_length, num_candidates, seed=0, full=False):
@@ -327,9 +326,9 @@ def _benchmark_module():
     try:
         from datasets import benchmark
     except ImportError as error:
-        raise BenchError(
-            f"--only pipeline/prepare needs `datasets.benchmark` ({error}). "
-            "Run with --only train,inference, or add datasets/benchmark.py."
+        raise UserError(
+            f"--only pipeline/prepare needs TensorFlow and TFDS ({error}). "
+            "Run with --only train,inference on a machine without them."
         ) from None
     return benchmark
 
@@ -353,7 +352,7 @@ def bench_prepare(dataset):
     try:
         return _benchmark_module().measure_prepare(dataset=dataset)
     except RuntimeError as error:
-        raise BenchError(str(error)) from None
+        raise UserError(str(error)) from None
 
 
 def _cpu_model():
@@ -397,7 +396,7 @@ def parse_sections(values):
     chosen = {part.strip() for value in values for part in value.split(",") if part.strip()}
     unknown = sorted(chosen - set(SECTIONS))
     if unknown:
-        raise BenchError(f"Unknown --only {unknown}. Expected some of: {', '.join(SECTIONS)}.")
+        raise UserError(f"Unknown --only {unknown}. Expected some of: {', '.join(SECTIONS)}.")
     return tuple(section for section in SECTIONS if section in chosen)
 
 
@@ -504,7 +503,7 @@ def run(args):
     for flag in ("steps", "repeats", "latency_calls", "batch_calls", "inference_batch",
                  "inference_candidates", "pipeline_batches"):
         if getattr(args, flag) < 1:
-            raise BenchError(f"--{flag} must be at least 1. Received: {getattr(args, flag)}")
+            raise UserError(f"--{flag} must be at least 1. Received: {getattr(args, flag)}")
     config = named_config(args.config)
     overrides = {
         "batch_size": args.batch_size,
@@ -537,17 +536,12 @@ def run(args):
     return results
 
 
+@exits_cleanly_on_user_error
 def main(argv=None):
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s | %(name)s | %(levelname)s | %(message)s"
-    )
+    setup_logging()
     logging.getLogger("jax").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    try:
-        results = run(args)
-    except (BenchError, ConfigError) as error:
-        LOGGER.error("%s", error)
-        return 2
+    results = run(args)
     print(format_table(results))
     if args.json:
         path = Path(args.json)

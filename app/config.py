@@ -74,6 +74,15 @@ class TrainConfig:
                 raise ConfigError(
                     f"`{name}` must be at least {minimum}. Received: {name}={getattr(self, name)}."
                 )
+        if self.num_query_heads % self.num_key_value_heads:
+            raise ConfigError(
+                "`num_query_heads` must be a multiple of `num_key_value_heads`. Received: "
+                f"num_query_heads={self.num_query_heads}, num_key_value_heads={self.num_key_value_heads}."
+            )
+        if self.key_size % 2:
+            raise ConfigError(
+                f"`key_size` must be even (rotary embeddings rotate pairs). Received: key_size={self.key_size}."
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"`precision` must be one of {', '.join(PRECISIONS)}. Received: precision={self.precision!r}."

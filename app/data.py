@@ -1,6 +1,7 @@
-"""Which Retail Rocket build a command uses, loaded once, with the lists every scorer is judged on."""
+"""Which Retail Rocket build a command uses, and loading it with user errors as one line."""
 
 import logging
+from pathlib import Path
 
 from app.cli import UserError
 
@@ -8,40 +9,66 @@ logger = logging.getLogger("app.data")
 
 DATASET_CHOICES = ("auto", "retail_rocket/full", "retail_rocket/synthetic", "retail_rocket/synthetic_full")
 
+DATA_FLAG_NAMES = ("dataset", "data_dir", "manual_dir", "min_visitor_events", "min_item_events")
+"""The data flags every command shares (`app.cli.add_data_flags`), saved in each run's report."""
+
 SYNTHETIC_BANNER = """
 ==============================================================================
  No Kaggle files found in the manual directory ({manual_dir}):
  training on the SYNTHETIC twin of Retail Rocket (retail_rocket/synthetic).
  Its numbers say nothing about real shoppers. For the real data:
    kaggle datasets download -d retailrocket/ecommerce-dataset
-   unzip ecommerce-dataset.zip -d <manual_dir>
+   unzip ecommerce-dataset.zip -d {manual_dir}
  then run again (or pass --dataset retail_rocket/full --manual_dir <folder>).
 ==============================================================================
 """
 
 
-def resolve_dataset(dataset, manual_dir):
-    """The builder config to use for `--dataset` (`auto` picks full when its files are present)."""
+def default_manual_dir(data_dir):
+    """TFDS' manual download folder: `<data_dir>/downloads/manual` (data_dir defaulting as in TFDS)."""
+    import tensorflow_datasets as tfds
+
+    return Path(data_dir or tfds.core.constants.DATA_DIR).expanduser() / "downloads" / "manual"
+
+
+def resolve_dataset(dataset, data_dir, manual_dir):
+    """`retail_rocket/<config>` for `--dataset`; `auto` picks `full` when the Kaggle files are present."""
     from datasets.retail_rocket import manual_files_present
 
     dataset = dataset or "auto"
     if dataset not in DATASET_CHOICES:
         raise UserError(f"Unknown --dataset {dataset!r}. Expected one of: {', '.join(DATASET_CHOICES)}.")
     if dataset != "auto":
-        return dataset.split("/", 1)[1]
+        return dataset
+    manual_dir = manual_dir or default_manual_dir(data_dir)
     if manual_files_present(manual_dir):
-        logger.info("Kaggle files found in the manual directory: using retail_rocket/full.")
-        return "full"
-    logger.warning(SYNTHETIC_BANNER.format(manual_dir=manual_dir or "the TFDS default"))
-    return "synthetic"
+        logger.info("Kaggle files found in %s: using retail_rocket/full.", manual_dir)
+        return "retail_rocket/full"
+    logger.warning(SYNTHETIC_BANNER.format(manual_dir=manual_dir))
+    return "retail_rocket/synthetic"
+
+
+def resolved_data_flags(args):
+    """The data flags of a command line with `--dataset auto` resolved, as a run's report saves them.
+
+    Saving the resolved name means `app.evaluate` and `app.recommend` read the
+    same build later, even once Kaggle files appear in (or leave) the manual folder.
+    """
+    flags = {name: getattr(args, name) for name in DATA_FLAG_NAMES}
+    flags["dataset"] = resolve_dataset(flags["dataset"], flags["data_dir"], flags["manual_dir"])
+    for name in ("data_dir", "manual_dir"):
+        flags[name] = None if flags[name] is None else str(flags[name])
+    return flags
 
 
 def load_data(dataset, data_dir, manual_dir, min_visitor_events, min_item_events):
-    """Prepares (if needed) and reads the Retail Rocket build; bad or missing files become a `UserError`."""
-    from datasets.loading import load_retail_rocket
-    from datasets.retail_rocket.raw_files import RawFileError
+    """Prepares (if needed) and reads the Retail Rocket build.
 
-    config = resolve_dataset(dataset, manual_dir)
+    Missing or malformed files and impossible filter values become a one-line `UserError`.
+    """
+    from datasets.loading import load_retail_rocket
+
+    config = resolve_dataset(dataset, data_dir, manual_dir).split("/", 1)[1]
     try:
         return load_retail_rocket(
             config=config,
@@ -50,16 +77,5 @@ def load_data(dataset, data_dir, manual_dir, min_visitor_events, min_item_events
             min_visitor_events=min_visitor_events,
             min_item_events=min_item_events,
         )
-    except (FileNotFoundError, RawFileError) as error:
+    except (FileNotFoundError, ValueError) as error:
         raise UserError(str(error)) from error
-
-
-def data_flags(args):
-    """The data flags of a command line, as saved in a run's report for `app.evaluate` to reuse."""
-    return {
-        "dataset": args.dataset,
-        "data_dir": args.data_dir,
-        "manual_dir": args.manual_dir,
-        "min_visitor_events": args.min_visitor_events,
-        "min_item_events": args.min_item_events,
-    }

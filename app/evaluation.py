@@ -4,10 +4,12 @@ import dataclasses
 
 import numpy as np
 
+from app.actions import numpy_probabilities_and_scores
 from app.baselines import action_weighted_popularity
 from app.baselines import history_recency_scores
 from app.baselines import popularity_scores
 from app.baselines import random_scores
+from app.cli import UserError
 from app.list_metrics import score_lists
 from app.report import with_relative_differences
 
@@ -35,8 +37,9 @@ def evaluate_lists(model, lists, item_ids, item_popularity, action_weights, batc
     """
     features, labels, mask = lists.features, lists.labels, lists.mask
     candidates = features["candidate_item_id"]  # [N, C]
-    probabilities = 1.0 / (1.0 + np.exp(-predict_logits(model, features, batch_size)))  # [N, C, A]
-    model_scores = probabilities @ np.asarray(action_weights, dtype=np.float32)  # [N, C]
+    probabilities, model_scores = numpy_probabilities_and_scores(
+        predict_logits(model, features, batch_size), action_weights
+    )  # [N, C, A], [N, C]
     return {
         "model": score_lists(labels, mask, model_scores, action_scores=probabilities),
         "baselines": {
@@ -73,24 +76,27 @@ def subsample_lists(lists, max_lists, seed):
 
 
 def evaluation_lists_for(config, data, splits=("validation", "test")):
-    """Each split's candidate lists, fixed by the config's seed: the same for every scorer."""
+    """Each split's candidate lists, fixed by the config's seed: the same for every scorer.
+
+    Settings the data cannot serve (a split without lists, say) are a `UserError`.
+    """
     from datasets.pipeline import evaluation_lists
 
-    return {
-        split: subsample_lists(
-            evaluation_lists(
+    lists = {}
+    for split in splits:
+        try:
+            built = evaluation_lists(
                 getattr(data, split),
                 data.catalog,
                 history_length=config.history_length,
                 list_length=config.eval_list_length,
                 popularity_alpha=config.popularity_alpha,
                 seed=config.seed,
-            ),
-            config.eval_max_lists,
-            config.seed,
-        )
-        for split in splits
-    }
+            )
+        except ValueError as error:
+            raise UserError(f"Cannot build the {split} lists of {data.name}: {error}") from error
+        lists[split] = subsample_lists(built, config.eval_max_lists, config.seed)
+    return lists
 
 
 def evaluate_all(model, config, data, lists):

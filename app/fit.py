@@ -23,13 +23,15 @@ from pathlib import Path  # noqa: E402
 
 import keras  # noqa: E402
 
-from app.atomic_backup import AtomicBackupAndRestore  # noqa: E402
+from app.resuming import AtomicBackupAndRestore  # noqa: E402
+from app.resuming import ResumableEarlyStopping  # noqa: E402
+from app.resuming import completed_epochs  # noqa: E402
 from app.cli import add_data_flags  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
 from app.config import add_config_flags  # noqa: E402
 from app.config import config_from_args  # noqa: E402
-from app.data import data_flags  # noqa: E402
+from app.data import resolved_data_flags  # noqa: E402
 from app.data import load_data  # noqa: E402
 from app.evaluation import dataset_entry  # noqa: E402
 from app.evaluation import evaluate_all  # noqa: E402
@@ -96,19 +98,21 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def best_logged_value(log_path):
-    """The best validation score an interrupted run already logged, so that resuming keeps it."""
-    if not log_path.exists():
-        return None
-    values = read_training_log(log_path).get(MONITOR)
-    return max(values) if values else None
-
-
 def train(config, data, run_dir, lists):
-    """Fits with validation every epoch, keeping the best weights by `val_ndcg@10`; returns the model."""
+    """Fits with validation every epoch, keeping the best weights by `val_ndcg@10`.
+
+    A run resumed from its backup goes on exactly where it stopped: from the
+    backed-up weights and epoch, at the same place in the training stream, with
+    early stopping's and the checkpoint's best score as they were.
+
+    Returns:
+        The model with its best epoch's weights, and the seconds of each epoch run now.
+    """
     model = compiled_ranker(config)
     log_path = run_dir / LOG_FILE
     best_weights = run_dir / BEST_WEIGHTS_FILE
+    done = completed_epochs(run_dir / BACKUP_DIR)
+    previous_scores = read_training_log(log_path).get(MONITOR, [])[:done] if log_path.exists() else []
     timer = EpochTimer()
     callbacks = [
         AtomicBackupAndRestore(backup_dir=str(run_dir / BACKUP_DIR)),
@@ -118,15 +122,17 @@ def train(config, data, run_dir, lists):
             mode="max",
             save_best_only=True,
             save_weights_only=True,
-            initial_value_threshold=best_logged_value(log_path),
+            initial_value_threshold=max(previous_scores, default=None),
         ),
-        keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience),
+        ResumableEarlyStopping(
+            previous_scores, monitor=MONITOR, mode="max", patience=config.patience
+        ),
         keras.callbacks.CSVLogger(str(log_path), append=True),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
         timer,
     ]
     model.fit(
-        training_batches(config, data),
+        training_batches(config, data).skip(done * config.steps_per_epoch),
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch,
         validation_data=lists["validation"].dataset(config.eval_batch_size),
@@ -201,7 +207,8 @@ def main(argv=None):
     config = config_from_args(args)
     keras.utils.set_random_seed(config.seed)
     output_dir = Path(args.output_dir)
-    request = {"config": dataclasses.asdict(config), "data": data_flags(args)}
+    flags = resolved_data_flags(args)
+    request = {"config": dataclasses.asdict(config), "data": flags}
     run_name = args.run_name or find_interrupted_run(output_dir, request)
     if run_name and (output_dir / run_name / BACKUP_DIR).exists():
         logger.info("Resuming the interrupted run %s from its backup.", run_name)
@@ -213,12 +220,12 @@ def main(argv=None):
     (run_dir / REQUEST_FILE).write_text(json.dumps(request, indent=2))
 
     started = time.perf_counter()
-    data = load_data(**data_flags(args))
+    data = load_data(**flags)
     lists = evaluation_lists_for(config, data)
     data_seconds = time.perf_counter() - started
     logger.info("Data ready in %.1f s: %s %s.", data_seconds, data.name, data.version)
 
-    train_and_report(config, data, lists, data_flags(args), output_dir, run_name, data_seconds)
+    train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from app.actions import ACTION_NAMES  # noqa: E402
+from app.actions import numpy_probabilities_and_scores  # noqa: E402
 from app.cli import UserError  # noqa: E402
 from app.cli import add_data_flags  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
@@ -85,8 +86,8 @@ def read_candidates(path):
     return np.unique(np.array(ids, dtype=np.int32))
 
 
-def score_candidates(model, history, candidate_ids, categories, chunk_size):
-    """Action probabilities `[N, A]` of every candidate for one visitor.
+def candidate_logits(model, history, candidate_ids, categories, chunk_size):
+    """Logits `[N, A]` of every candidate for one visitor.
 
     The candidates are cut into rows of `chunk_size` (the last padded), each row
     a list for the same history, and scored in one `predict` call.
@@ -100,7 +101,7 @@ def score_candidates(model, history, candidate_ids, categories, chunk_size):
     features["candidate_item_id"] = items.reshape(rows, chunk_size)  # [R, chunk]
     features["candidate_category_id"] = item_categories.reshape(rows, chunk_size)  # [R, chunk]
     logits = predict_logits(model, features, batch_size=8).reshape(rows * chunk_size, -1)  # [R * chunk, A]
-    return 1.0 / (1.0 + np.exp(-logits[: len(candidate_ids)]))  # [N, A]
+    return logits[: len(candidate_ids)]  # [N, A]
 
 
 @exits_cleanly_on_user_error
@@ -116,8 +117,9 @@ def main(argv=None):
     history = visitor_history(data, args.visitor, config.history_length)
     candidate_ids = read_candidates(args.candidates) if args.candidates else data.catalog.item_id
     categories = data.catalog.categories(candidate_ids)
-    probabilities = score_candidates(model, history, candidate_ids, categories, args.chunk_size)
-    scores = probabilities @ np.asarray(config.action_weights, dtype=np.float32)  # [N]
+    probabilities, scores = numpy_probabilities_and_scores(
+        candidate_logits(model, history, candidate_ids, categories, args.chunk_size), config.action_weights
+    )  # [N, A], [N]
     top = np.argsort(-scores, kind="stable")[: args.top]
     rows = [
         {

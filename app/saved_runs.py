@@ -7,6 +7,7 @@ from pathlib import Path
 from app.cli import UserError
 from app.config import ConfigError
 from app.config import TrainConfig
+from app.data import DATA_FLAG_NAMES
 
 logger = logging.getLogger("app.saved_runs")
 
@@ -52,8 +53,6 @@ def run_config(report):
 
 def merged_data_flags(args, report):
     """The run's data flags, overridden by any the user gave on this command line."""
-    flags = dict((report or {}).get("data_flags", {}))
-    for name in ("dataset", "data_dir", "manual_dir", "min_visitor_events", "min_item_events"):
-        if getattr(args, name) is not None:
-            flags[name] = getattr(args, name)
-    return {name: flags.get(name) for name in ("dataset", "data_dir", "manual_dir", "min_visitor_events", "min_item_events")}
+    flags = {name: (report or {}).get("data_flags", {}).get(name) for name in DATA_FLAG_NAMES}
+    flags.update({name: getattr(args, name) for name in DATA_FLAG_NAMES if getattr(args, name) is not None})
+    return flags

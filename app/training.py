@@ -6,6 +6,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # noqa: E402
 
+from app.cli import UserError  # noqa: E402
 from app.loss import WeightedActionCrossEntropy  # noqa: E402
 from app.metrics import training_metrics  # noqa: E402
 from app.model import PhoenixRanker  # noqa: E402
@@ -34,19 +35,25 @@ def compiled_ranker(config):
 
 
 def training_batches(config, data):
-    """The endless training `tf.data.Dataset` of `config`'s shapes and sampling, from `data.train`."""
+    """The endless training `tf.data.Dataset` of `config`'s shapes and sampling, from `data.train`.
+
+    Settings the data cannot serve (more candidates than items, say) are a `UserError`.
+    """
     from datasets.pipeline import training_dataset
 
-    return training_dataset(
-        data.train,
-        data.catalog,
-        batch_size=config.batch_size,
-        history_length=config.history_length,
-        num_candidates=config.num_candidates,
-        target_window_events=config.target_window_events,
-        popularity_alpha=config.popularity_alpha,
-        seed=config.seed,
-    )
+    try:
+        return training_dataset(
+            data.train,
+            data.catalog,
+            batch_size=config.batch_size,
+            history_length=config.history_length,
+            num_candidates=config.num_candidates,
+            target_window_events=config.target_window_events,
+            popularity_alpha=config.popularity_alpha,
+            seed=config.seed,
+        )
+    except ValueError as error:
+        raise UserError(f"Cannot build training examples from {data.name}: {error}") from error
 
 
 def export_ranker(model, config, path):

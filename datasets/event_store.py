@@ -5,7 +5,6 @@ import dataclasses
 import numpy as np
 
 VIEW, ADDTOCART, TRANSACTION = 1, 2, 3
-ACTION_NAMES = {"view": VIEW, "addtocart": ADDTOCART, "transaction": TRANSACTION}
 # Label columns follow the model's output order (transaction, addtocart, view): column = 3 - action.
 NUM_ACTIONS = 3
 SPLITS = ("train", "validation", "test")

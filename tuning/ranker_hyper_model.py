@@ -9,6 +9,7 @@ import dataclasses  # noqa: E402
 import keras  # noqa: E402
 import keras_tuner  # noqa: E402
 
+from app.config import ConfigError  # noqa: E402
 from app.evaluation import evaluation_lists_for  # noqa: E402
 from app.training import MONITOR  # noqa: E402
 from app.training import compiled_ranker  # noqa: E402
@@ -25,18 +26,6 @@ SEARCHED_FIELDS = (
     "history_length",
 )
 """The `TrainConfig` fields a trial sets; the rest come from the base config."""
-
-
-def impossible_reason(config):
-    """Why the ranker cannot be built for `config`, or `None` when it can."""
-    if config.num_query_heads % config.num_key_value_heads:
-        return (
-            f"num_query_heads={config.num_query_heads} is not a multiple of "
-            f"num_key_value_heads={config.num_key_value_heads}"
-        )
-    if config.key_size % 2:
-        return f"key_size={config.key_size} is odd; rotary embeddings need an even head width"
-    return None
 
 
 class RankerHyperModel(keras_tuner.HyperModel):
@@ -85,11 +74,10 @@ class RankerHyperModel(keras_tuner.HyperModel):
 
     def trial_config(self, hp):
         """The base config with the trial's values; `FailedTrialError` when it cannot be built."""
-        config = dataclasses.replace(self.base_config, **self._draw(hp))
-        reason = impossible_reason(config)
-        if reason:
-            raise keras_tuner.errors.FailedTrialError(f"Impossible combination: {reason}.")
-        return config
+        try:
+            return dataclasses.replace(self.base_config, **self._draw(hp))
+        except ConfigError as error:
+            raise keras_tuner.errors.FailedTrialError(f"Impossible combination: {error}") from error
 
     def build(self, hp):
         keras.backend.clear_session()

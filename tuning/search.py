@@ -32,7 +32,7 @@ from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
 from app.config import add_config_flags  # noqa: E402
 from app.config import config_from_args  # noqa: E402
-from app.data import data_flags  # noqa: E402
+from app.data import resolved_data_flags  # noqa: E402
 from app.data import load_data  # noqa: E402
 from app.evaluation import evaluation_lists_for  # noqa: E402
 from app.fit import BACKUP_DIR  # noqa: E402
@@ -132,11 +132,6 @@ def checked_request(args):
             "change its range in tuning/search_space.py instead."
         )
     config = config_from_args(args)
-    if config.key_size < 2 or config.key_size % 2:
-        raise UserError(
-            f"--key_size must be even and positive (rotary embeddings). "
-            f"Received: --key_size {config.key_size}."
-        )
     space_name = args.space or (args.config if args.config in SEARCH_SPACES else "default")
     if space_name not in SEARCH_SPACES:
         raise UserError(f"Unknown --space {space_name!r}. Expected one of: {', '.join(SEARCH_SPACES)}.")
@@ -207,7 +202,7 @@ def main(argv=None):
     config, space = checked_request(args)
     project_name = args.project_name or f"{args.config}-{args.tuner}"
     project_dir = Path(args.directory) / project_name
-    flags = data_flags(args)
+    flags = resolved_data_flags(args)
     request = {
         "config": dataclasses.asdict(config),
         "space": space.to_dict(),

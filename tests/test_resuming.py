@@ -1,4 +1,4 @@
-"""A backup interrupted while it is written leaves the previous one readable."""
+"""Resuming: a backup interrupted mid-write, the epochs done, early stopping's state."""
 
 import json
 
@@ -6,7 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from app.atomic_backup import AtomicBackupAndRestore
+from app.resuming import AtomicBackupAndRestore
+from app.resuming import ResumableEarlyStopping
+from app.resuming import completed_epochs
 
 
 class Killed(Exception):
@@ -35,3 +37,18 @@ def test_an_interrupted_save_keeps_the_previous_backup(tmp_path):
     for expected, actual in zip(saved, restored.get_weights()):
         np.testing.assert_array_equal(actual, expected)
     assert json.loads((tmp_path / "training_metadata.json").read_text())["epoch"] == 1
+
+
+def test_completed_epochs_reads_the_backup(tmp_path):
+    assert completed_epochs(tmp_path) == 0
+    (tmp_path / "training_metadata.json").write_text(json.dumps({"epoch": 3, "batch": 0}))
+    assert completed_epochs(tmp_path) == 3
+
+
+def test_early_stopping_resumes_with_its_best_score_and_patience():
+    stopping = ResumableEarlyStopping([0.1, 0.3, 0.2], monitor="val_ndcg@10", mode="max", patience=2)
+    stopping.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    stopping.on_train_begin()
+    assert (stopping.best, stopping.best_epoch, stopping.wait) == (0.3, 1, 1)
+    stopping.on_epoch_end(3, {"val_ndcg@10": 0.25})  # a second epoch without improvement: patience 2 is spent
+    assert stopping.model.stop_training

@@ -1,11 +1,8 @@
 """The three actions the ranker predicts, their loss weights, grades and the ranking score."""
 
-import os
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-
-import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
+import numpy as np
+from keras import ops
 
 ACTION_NAMES = ("transaction", "addtocart", "view")
 """Order of the last axis of labels and logits `[B, C, A]`."""
@@ -15,7 +12,6 @@ DEFAULT_LOSS_WEIGHTS = (10.0, 3.0, 1.0)
 
 RELEVANCE_GRADES = (3.0, 2.0, 1.0)
 """Graded relevance of a candidate: its strongest action (transaction 3, addtocart 2, view 1, none 0)."""
-
 
 def ranking_scores(probabilities, weights=DEFAULT_LOSS_WEIGHTS):
     """One score per candidate: the weighted sum of the action probabilities.

@@ -1,22 +1,16 @@
 """The report's metrics for one scorer over fixed candidate lists (model and baselines alike)."""
 
-import os
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import keras_rs
+import numpy as np
+from keras import ops
+from sklearn.metrics import roc_auc_score
 
-import keras_rs  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-
-from app.actions import ACTION_NAMES  # noqa: E402
-from app.actions import relevance  # noqa: E402
-from app.metrics import TIE_SEED  # noqa: E402
-from app.metrics import HitRate  # noqa: E402
+from app.actions import ACTION_NAMES, relevance
+from app.metrics import TIE_SEED, HitRate
 
 METRIC_KEYS = ("ndcg@10", "hr@10", "mrr") + tuple(f"auc_{a}" for a in ACTION_NAMES) + ("lists",)
 """Keys of one scorer's report entry `R` (a public contract, see README)."""
-
 
 def _ranking_metric(metric, graded, scores, mask):
     metric.update_state(graded, scores, sample_weight=mask)

@@ -1,14 +1,10 @@
 """The training loss: binary cross-entropy per action, weighted by action, over valid candidates."""
 
-import os
+import keras
+from keras import ops
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-
-import keras  # noqa: E402
-from keras import ops  # noqa: E402
-
-from app.actions import DEFAULT_LOSS_WEIGHTS  # noqa: E402
-from layers.registration import serializable  # noqa: E402
+from app.actions import DEFAULT_LOSS_WEIGHTS
+from layers.registration import serializable
 
 
 @serializable

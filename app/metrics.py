@@ -9,22 +9,14 @@ candidate; ties among real candidates are broken at random with a fixed seed
 (keras-rs' `shuffle_ties`). A list with no positive counts as 0 (keras-rs).
 """
 
-import os
+import keras
+import keras_rs
+from keras import ops
+from keras_rs.src.metrics.ranking_metric import RankingMetric
+from keras_rs.src.metrics.ranking_metrics_utils import get_list_weights, sort_by_scores
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-
-import keras  # noqa: E402
-import keras_rs  # noqa: E402
-from keras import ops  # noqa: E402
-from keras_rs.src.metrics.ranking_metric import RankingMetric  # noqa: E402
-from keras_rs.src.metrics.ranking_metrics_utils import get_list_weights  # noqa: E402
-from keras_rs.src.metrics.ranking_metrics_utils import sort_by_scores  # noqa: E402
-
-from app.actions import ACTION_NAMES  # noqa: E402
-from app.actions import DEFAULT_LOSS_WEIGHTS  # noqa: E402
-from app.actions import ranking_scores  # noqa: E402
-from app.actions import relevance  # noqa: E402
-from layers.registration import serializable  # noqa: E402
+from app.actions import ACTION_NAMES, DEFAULT_LOSS_WEIGHTS, ranking_scores, relevance
+from layers.registration import serializable
 
 TIE_SEED = 1234
 """Seed of the tie-breaking shuffle, fixed so that reports reproduce."""

@@ -1,14 +1,11 @@
 """The ranker: one transformer over customer, history and isolated candidates."""
 
-import os
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import keras
+from keras import ops
 
-import keras  # noqa: E402
-from keras import ops  # noqa: E402
-
-from app.actions import ACTION_NAMES  # noqa: E402
-from layers import (  # noqa: E402
+from app.actions import ACTION_NAMES
+from layers import (
     CandidateHistoryMatch,
     CandidateIsolationMask,
     CandidateTokens,
@@ -18,11 +15,10 @@ from layers import (  # noqa: E402
     RMSNorm,
     SequencePositions,
 )
-from layers.registration import serializable  # noqa: E402
+from layers.registration import serializable
 
 NUM_ACTION_IDS = 4
 """History action ids: 0 padding (and the candidate marker), 1 view, 2 addtocart, 3 transaction."""
-
 
 @serializable
 class PhoenixRanker(keras.Model):

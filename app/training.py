@@ -1,19 +1,15 @@
 """Building, compiling and exporting the ranker for a config: shared by `app.fit` and `tuning`."""
 
-import os
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import keras
 
-import keras  # noqa: E402
-
-from app.cli import UserError  # noqa: E402
-from app.loss import WeightedActionCrossEntropy  # noqa: E402
-from app.metrics import training_metrics  # noqa: E402
-from app.model import PhoenixRanker  # noqa: E402
+from app.cli import UserError
+from app.loss import WeightedActionCrossEntropy
+from app.metrics import training_metrics
+from app.model import PhoenixRanker
 
 MONITOR = "val_ndcg@10"
 """The validation metric that picks the best epoch (and the tuner's objective)."""
-
 
 def compiled_ranker(config):
     """A fresh `PhoenixRanker` for `config`, compiled with AdamW, the weighted loss and the metrics.

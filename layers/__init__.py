@@ -3,22 +3,18 @@
 Importing the package registers every layer for `.keras` loading.
 """
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "jax")
-
-from layers.candidate_history_match import CandidateHistoryMatch  # noqa: E402
-from layers.candidate_isolation_mask import CandidateIsolationMask  # noqa: E402
-from layers.candidate_tokens import CandidateTokens  # noqa: E402
-from layers.decoder_block import DecoderBlock, ffn_width  # noqa: E402
-from layers.decoder_stack import DecoderStack  # noqa: E402
-from layers.grouped_query_attention import GroupedQueryAttention  # noqa: E402
-from layers.log_bucket_embedding import LogBucketEmbedding  # noqa: E402
-from layers.multi_hash_embedding import MultiHashEmbedding  # noqa: E402
-from layers.registration import PACKAGE, serializable  # noqa: E402
-from layers.rms_norm import RMSNorm  # noqa: E402
-from layers.rotary_embedding import RotaryEmbedding  # noqa: E402
-from layers.sequence_positions import SequencePositions  # noqa: E402
+from layers.candidate_history_match import CandidateHistoryMatch
+from layers.candidate_isolation_mask import CandidateIsolationMask
+from layers.candidate_tokens import CandidateTokens
+from layers.decoder_block import DecoderBlock, ffn_width
+from layers.decoder_stack import DecoderStack
+from layers.grouped_query_attention import GroupedQueryAttention
+from layers.log_bucket_embedding import LogBucketEmbedding
+from layers.multi_hash_embedding import MultiHashEmbedding
+from layers.registration import PACKAGE, serializable
+from layers.rms_norm import RMSNorm
+from layers.rotary_embedding import RotaryEmbedding
+from layers.sequence_positions import SequencePositions
 
 __all__ = [
     "PACKAGE",

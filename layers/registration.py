@@ -1,10 +1,6 @@
 """The one decorator that registers this project's Keras objects for `.keras` loading."""
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "jax")
-
-import keras  # noqa: E402
+import keras
 
 PACKAGE = "phoenix_retail"
 

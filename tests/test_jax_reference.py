@@ -1,22 +1,18 @@
 """The plain-JAX reference against the Keras `PhoenixRanker`, on randomly drawn small configs."""
 
-import os
+import functools
+import types
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import jax.numpy as jnp
+import keras
+import numpy as np
+import pytest
 
-import functools  # noqa: E402
-import types  # noqa: E402
-
-import jax.numpy as jnp  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from app import jax_reference  # noqa: E402
-from app.bench import random_batch  # noqa: E402
-from app.config import CONFIGS  # noqa: E402
-from app.loss import WeightedActionCrossEntropy  # noqa: E402
-from app.model import PhoenixRanker  # noqa: E402
+from app import jax_reference
+from app.bench import random_batch
+from app.config import CONFIGS
+from app.loss import WeightedActionCrossEntropy
+from app.model import PhoenixRanker
 
 HEAD_PAIRS = ((1, 1), (2, 1), (2, 2), (4, 1), (4, 2))
 

@@ -1,16 +1,12 @@
 """The weighted per-action cross-entropy against hand-computed values."""
 
-import os
+import math
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import keras
+import numpy as np
+import pytest
 
-import math  # noqa: E402
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from app.loss import WeightedActionCrossEntropy  # noqa: E402
+from app.loss import WeightedActionCrossEntropy
 
 
 def bce(label, logit):

@@ -1,23 +1,19 @@
 """Ranking and per-action metrics against hand-computed values: padding, ties, lists with no positive."""
 
-import os
+import math
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import numpy as np
+import pytest
 
-import math  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from app.list_metrics import METRIC_KEYS  # noqa: E402
-from app.list_metrics import roc_auc  # noqa: E402
-from app.list_metrics import score_lists  # noqa: E402
-from app.metrics import ActionAUC  # noqa: E402
-from app.metrics import ActionBinaryAccuracy  # noqa: E402
-from app.metrics import HitRate  # noqa: E402
-from app.metrics import MeanActionProbability  # noqa: E402
-from app.metrics import NDCGFromLogits  # noqa: E402
-from app.metrics import training_metrics  # noqa: E402
+from app.list_metrics import METRIC_KEYS, roc_auc, score_lists
+from app.metrics import (
+    ActionAUC,
+    ActionBinaryAccuracy,
+    HitRate,
+    MeanActionProbability,
+    NDCGFromLogits,
+    training_metrics,
+)
 
 # Per-action labels (transaction, addtocart, view) of the grades used below.
 TRANSACTION = [1.0, 1.0, 1.0]  # grade 3

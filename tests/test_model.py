@@ -1,20 +1,17 @@
 """The ranker as a whole: candidate isolation, padding, chunking, saving, one training step."""
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import keras
+import numpy as np
+import pytest
 
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from app.loss import WeightedActionCrossEntropy  # noqa: E402
-from app.model import PhoenixRanker  # noqa: E402
+from app.loss import WeightedActionCrossEntropy
+from app.model import PhoenixRanker
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(

@@ -1,20 +1,15 @@
 """The ranker as a KerasTuner `HyperModel`: one `TrainConfig` per set of hyperparameter values."""
 
-import os
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import dataclasses
 
-import dataclasses  # noqa: E402
+import keras
+import keras_tuner
 
-import keras  # noqa: E402
-import keras_tuner  # noqa: E402
-
-from app.config import ConfigError  # noqa: E402
-from app.evaluation import evaluation_lists_for  # noqa: E402
-from app.training import MONITOR  # noqa: E402
-from app.training import compiled_ranker  # noqa: E402
-from app.training import training_batches  # noqa: E402
-from tuning.search_space import SEARCH_SPACES  # noqa: E402
+from app.config import ConfigError
+from app.evaluation import evaluation_lists_for
+from app.training import MONITOR, compiled_ranker, training_batches
+from tuning.search_space import SEARCH_SPACES
 
 SEARCHED_FIELDS = (
     "num_layers",
@@ -26,7 +21,6 @@ SEARCHED_FIELDS = (
     "history_length",
 )
 """The `TrainConfig` fields a trial sets; the rest come from the base config."""
-
 
 class RankerHyperModel(keras_tuner.HyperModel):
     """Builds and fits `PhoenixRanker` for the hyperparameter values of a trial.

@@ -1,17 +1,14 @@
 """A KerasTuner `Tuner` that keeps trial metadata only: no per-trial checkpoints on disk."""
 
-import os
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import logging
+import time
 
-import logging  # noqa: E402
-import time  # noqa: E402
+import keras_tuner
+import numpy as np
 
-import keras_tuner  # noqa: E402
-import numpy as np  # noqa: E402
-
-from app.training import MONITOR  # noqa: E402
-from tuning.peak_memory import PeakMemory  # noqa: E402
+from app.training import MONITOR
+from tuning.peak_memory import PeakMemory
 
 logger = logging.getLogger("tuning.ranker_tuner")
 
@@ -19,7 +16,6 @@ OBJECTIVE = keras_tuner.Objective(MONITOR, "max")
 
 TUNERS = ("bayesian", "hyperband", "random")
 """The oracles `make_oracle` offers; Bayesian is the default (see `tuning.search`)."""
-
 
 def best_epoch_metrics(history):
     """Every metric `model.fit` logged, at the epoch with the best `val_ndcg@10`."""

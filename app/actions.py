@@ -1,17 +1,11 @@
-"""The three actions the ranker predicts, their loss weights, grades and the ranking score."""
-
+"""The ranking score and graded relevance of per-action predictions and labels (the vocabulary is
+`datasets.actions`)."""
 
 import numpy as np
 from keras import ops
 
-ACTION_NAMES = ("transaction", "addtocart", "view")
-"""Order of the last axis of labels and logits `[B, C, A]`."""
+from datasets.actions import DEFAULT_LOSS_WEIGHTS, RELEVANCE_GRADES
 
-DEFAULT_LOSS_WEIGHTS = (10.0, 3.0, 1.0)
-"""Loss weight per action, also the weights of the default ranking score."""
-
-RELEVANCE_GRADES = (3.0, 2.0, 1.0)
-"""Graded relevance of a candidate: its strongest action (transaction 3, addtocart 2, view 1, none 0)."""
 
 def ranking_scores(probabilities, weights=DEFAULT_LOSS_WEIGHTS):
     """One score per candidate: the weighted sum of the action probabilities.

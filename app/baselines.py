@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from app.actions import DEFAULT_LOSS_WEIGHTS
+from datasets.actions import DEFAULT_LOSS_WEIGHTS, weights_by_action_id
 
 BASELINE_NAMES = ("random", "popularity", "history_recency")
 
@@ -59,10 +59,7 @@ def history_recency_scores(
     Returns:
         `[N, C]` float32 scores.
     """
-    # History action ids are 1 view, 2 addtocart, 3 transaction; 0 is padding.
-    weight_by_action_id = np.array(
-        [0.0, action_weights[2], action_weights[1], action_weights[0]], dtype=np.float32
-    )
+    weight_by_action_id = weights_by_action_id(action_weights)  # [NUM_ACTION_IDS], 0 on padding
     history_item = np.asarray(features["history_item_id"])  # [N, S]
     candidate_item = np.asarray(features["candidate_item_id"])  # [N, C]
     event_value = weight_by_action_id[np.asarray(features["history_action"])] * np.exp2(

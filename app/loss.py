@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from app.actions import DEFAULT_LOSS_WEIGHTS
+from datasets.actions import DEFAULT_LOSS_WEIGHTS
 from layers.registration import serializable
 
 
@@ -18,7 +18,7 @@ class WeightedActionCrossEntropy(keras.losses.Loss):
 
     Args:
         action_weights: one weight per action, in the order of
-            `app.actions.ACTION_NAMES` (transaction, addtocart, view).
+            `datasets.actions.ACTION_NAMES` (transaction, addtocart, view).
 
     Call arguments:
         y_true: `[B, C, A]` labels in {0, 1}.

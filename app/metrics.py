@@ -15,7 +15,8 @@ from keras import ops
 from keras_rs.src.metrics.ranking_metric import RankingMetric
 from keras_rs.src.metrics.ranking_metrics_utils import get_list_weights, sort_by_scores
 
-from app.actions import ACTION_NAMES, DEFAULT_LOSS_WEIGHTS, ranking_scores, relevance
+from app.actions import ranking_scores, relevance
+from datasets.actions import ACTION_NAMES, DEFAULT_LOSS_WEIGHTS
 from layers.registration import serializable
 
 TIE_SEED = 1234

@@ -4,7 +4,7 @@
 import keras
 from keras import ops
 
-from app.actions import ACTION_NAMES
+from datasets.actions import NUM_ACTION_IDS, NUM_ACTIONS
 from layers import (
     CandidateHistoryMatch,
     CandidateIsolationMask,
@@ -17,8 +17,6 @@ from layers import (
 )
 from layers.registration import serializable
 
-NUM_ACTION_IDS = 4
-"""History action ids: 0 padding (and the candidate marker), 1 view, 2 addtocart, 3 transaction."""
 
 @serializable
 class PhoenixRanker(keras.Model):
@@ -177,7 +175,7 @@ class PhoenixRanker(keras.Model):
         hidden = RMSNorm(name="final_norm")(hidden)  # [B, T, D]
         hidden = CandidateTokens(name="candidate_tokens")(hidden, candidate_item_id)  # [B, C, D]
         logits = keras.layers.Dense(
-            len(ACTION_NAMES), use_bias=False, dtype="float32", name="action_logits"
+            NUM_ACTIONS, use_bias=False, dtype="float32", name="action_logits"
         )(hidden)  # [B, C, A]
 
         super().__init__(inputs=inputs, outputs=logits, **kwargs)

@@ -17,7 +17,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from app.actions import ACTION_NAMES  # noqa: E402
+from datasets.actions import ACTION_NAMES  # noqa: E402
 from app.actions import numpy_probabilities_and_scores  # noqa: E402
 from app.cli import UserError  # noqa: E402
 from app.cli import add_data_flags  # noqa: E402

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from datasets.event_store import NUM_ACTIONS, label_column
+from datasets.actions import NUM_ACTIONS, label_column
 
 RANK_BY_TIME = "time"
 RANK_BY_GRADE = "grade"

@@ -4,18 +4,12 @@ import dataclasses
 
 import numpy as np
 
-VIEW, ADDTOCART, TRANSACTION = 1, 2, 3
-# Label columns follow the model's output order (transaction, addtocart, view): column = 3 - action.
-NUM_ACTIONS = 3
+from datasets.actions import NUM_ACTIONS, TRANSACTION, VIEW, label_column
+
 SPLITS = ("train", "validation", "test")
 EVENT_FIELDS = ("item_id", "category_id", "parent_category_id", "action", "timestamp_ms")
 MS_PER_HOUR = 3_600_000.0
 _INT32_FIELDS = ("item_id", "category_id", "parent_category_id", "action")
-
-
-def label_column(action):
-    """Label column (0 transaction, 1 addtocart, 2 view) of action codes (1 view, 2 addtocart, 3 transaction)."""
-    return NUM_ACTIONS - np.asarray(action)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -2,8 +2,9 @@
 
 import numpy as np
 
+from datasets.actions import NUM_ACTIONS
 from datasets.candidate_lists import RANK_BY_TIME, CandidateLists
-from datasets.event_store import MS_PER_HOUR, NUM_ACTIONS
+from datasets.event_store import MS_PER_HOUR
 from datasets.negative_sampler import NegativeSampler
 
 DEFAULT_POPULARITY_ALPHA = 0.75

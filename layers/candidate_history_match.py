@@ -5,10 +5,8 @@ import math
 import keras
 from keras import ops
 
+from datasets.actions import NUM_ACTIONS
 from layers.registration import serializable
-
-NUM_HISTORY_ACTIONS = 3
-"""History action ids 1 view, 2 addtocart, 3 transaction (0 is padding)."""
 
 
 @serializable
@@ -38,7 +36,7 @@ class CandidateHistoryMatch(keras.layers.Layer):
         `[B, C, 7]` float32 features, all 0 for padding candidates.
     """
 
-    num_features = 2 * NUM_HISTORY_ACTIONS + 1
+    num_features = 2 * NUM_ACTIONS + 1
 
     def __init__(self, max_age_hours=24.0 * 180, **kwargs):
         super().__init__(**kwargs)
@@ -57,7 +55,7 @@ class CandidateHistoryMatch(keras.layers.Layer):
         )  # [B, C, S]
         age = ops.expand_dims(ops.cast(history_age_hours, "float32"), 1)  # [B, 1, S]
         counts, recencies = [], []
-        for action in range(1, NUM_HISTORY_ACTIONS + 1):
+        for action in range(1, NUM_ACTIONS + 1):  # action ids 1 view .. 3 transaction
             with_action = ops.expand_dims(ops.equal(history_action, action), 1)  # [B, 1, S]
             match = ops.logical_and(same_item, with_action)  # [B, C, S]
             count = ops.sum(ops.cast(match, "float32"), axis=-1)  # [B, C]

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 from event_frames import random_event_frame
 
-from datasets.event_store import SPLITS, EventStore, ItemCatalog, label_column
+from datasets.actions import label_column
+from datasets.event_store import SPLITS, EventStore, ItemCatalog
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from datasets.actions import ACTION_IDS
 from datasets.event_store import EVENT_FIELDS, SPLITS, EventStore
 from datasets.loading import load_retail_rocket, prepare_builder
 from datasets.pipeline import TrainingExamples, evaluation_lists
 
 SLICE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "retailrocket-sample"
-ACTION_CODES = {"view": 1, "addtocart": 2, "transaction": 3}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_real_slice_events_come_from_the_csv_and_split_per_visitor(real_slice):
     assert data.name == "retail_rocket/full_v2_i1"
     assert_consistent_splits(data)
     raw = pd.read_csv(SLICE_DIR / "events.csv")
-    raw_events = set(zip(raw["visitorid"], raw["itemid"], raw["event"].map(ACTION_CODES), raw["timestamp"]))
+    raw_events = set(zip(raw["visitorid"], raw["itemid"], raw["event"].map(ACTION_IDS), raw["timestamp"]))
     seen = set()
     for split in SPLITS:
         store = getattr(data, split)

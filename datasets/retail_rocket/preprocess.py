@@ -20,6 +20,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from datasets.actions import ACTION_IDS
+
 SPLITS = ("train", "validation", "test")
 SPLIT_MODES = ("per_visitor", "global")
 
@@ -241,6 +243,6 @@ def preprocess(events: pd.DataFrame, snapshots: pd.DataFrame, parents: pd.DataFr
         "categories": int(np.unique(sequences.category_id[sequences.category_id != 0]).size),
         "parent_categories": int(np.unique(sequences.parent_category_id[sequences.parent_category_id != 0]).size),
         "action_counts": {name: int((actions == code).sum())
-                          for name, code in (("view", 1), ("addtocart", 2), ("transaction", 3))},
+                          for name, code in ACTION_IDS.items()},
     })
     return sequences

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from etils import epath
 
+from datasets.actions import ACTION_IDS, ADDTOCART, TRANSACTION, VIEW
 from datasets.retail_rocket import raw_files
 
 # Totals of the full Kaggle dump (2,756,101 events before duplicates are dropped).
@@ -176,17 +177,17 @@ def _simulate(rng: np.random.Generator, catalogue: _Catalogue, num_visitors: int
     rank = np.empty(total, np.int64)
     rank[order] = np.arange(total) - group_first
     draw = rng.random(total)
-    action = np.ones(total, np.int8)
-    action[(rank == 0) & (draw < _CART_ON_NEW_ITEM)] = 2
-    action[(rank == 0) & (draw >= _CART_ON_NEW_ITEM) & (draw < _CART_ON_NEW_ITEM + _BUY_ON_NEW_ITEM)] = 3
-    action[(rank > 0) & (draw < _CART_ON_RETURN)] = 2
-    is_cart_sorted = (action[order] == 2).astype(np.int64)
+    action = np.full(total, VIEW, np.int8)
+    action[(rank == 0) & (draw < _CART_ON_NEW_ITEM)] = ADDTOCART
+    action[(rank == 0) & (draw >= _CART_ON_NEW_ITEM) & (draw < _CART_ON_NEW_ITEM + _BUY_ON_NEW_ITEM)] = TRANSACTION
+    action[(rank > 0) & (draw < _CART_ON_RETURN)] = ADDTOCART
+    is_cart_sorted = (action[order] == ADDTOCART).astype(np.int64)
     carts_so_far = np.cumsum(is_cart_sorted)
     carts_in_pair = carts_so_far - is_cart_sorted - (carts_so_far - is_cart_sorted)[group_first]
     carted_before = np.empty(total, bool)
     carted_before[order] = carts_in_pair > 0
-    buy = (action == 1) & carted_before & (rng.random(total) < _BUY_AFTER_CART)
-    action[buy] = 3
+    buy = (action == VIEW) & carted_before & (rng.random(total) < _BUY_AFTER_CART)
+    action[buy] = TRANSACTION
 
     # Timestamps: short gaps inside a session, days between sessions; each visitor placed inside the window.
     breaks = rng.random(total) < _SESSION_BREAK
@@ -214,16 +215,19 @@ def _write_csv(path: epath.Path, frame: pd.DataFrame) -> None:
         pa_csv.write_csv(table, stream, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
 
 
+_EVENT_NAME_BY_ID = np.array([""] + sorted(ACTION_IDS, key=ACTION_IDS.get), dtype=object)  # raw name of action id
+
+
 def _events_frame(rng: np.random.Generator, catalogue: _Catalogue, spec: SyntheticSpec) -> pd.DataFrame:
     events = _simulate(rng, catalogue, spec.num_visitors)
     visitor_ids = np.sort(rng.choice(FULL_DUMP_VISITORS, spec.num_visitors, replace=False))
-    is_buy = events["action"].to_numpy() == 3
+    is_buy = events["action"].to_numpy() == TRANSACTION
     transaction_id = np.full(len(events), -1, np.int64)
     transaction_id[is_buy] = pd.factorize(events["session"].to_numpy()[is_buy])[0]
     frame = pd.DataFrame({
         "timestamp": events["timestamp"].to_numpy(),
         "visitorid": visitor_ids[events["visitor"].to_numpy()],
-        "event": np.array(["", "view", "addtocart", "transaction"], dtype=object)[events["action"].to_numpy()],
+        "event": _EVENT_NAME_BY_ID[events["action"].to_numpy()],
         "itemid": catalogue.item_ids[events["item"].to_numpy()],
         "transactionid": pd.array(np.where(is_buy, transaction_id, 0), dtype="Int64"),
     })

@@ -37,8 +37,8 @@ from app.cli import UserError  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
 from app.config import CONFIGS, named_config  # noqa: E402
-from app.loss import WeightedActionCrossEntropy  # noqa: E402
 from app.model import PhoenixRanker  # noqa: E402
+from app.training import compiled_ranker  # noqa: E402
 
 LOGGER = logging.getLogger("app.bench")
 SECTIONS = ("train", "pipeline", "inference", "prepare")
@@ -97,20 +97,6 @@ def _cycle(batches):
 
 def _median_min(values):
     return statistics.median(values), min(values)
-
-
-def _loss_only_ranker(config):
-    """`PhoenixRanker` compiled like `app.training.compiled_ranker`, without the metrics."""
-    keras.mixed_precision.set_global_policy(config.precision)
-    model = PhoenixRanker(**config.model_kwargs())
-    model.compile(
-        optimizer=keras.optimizers.AdamW(
-            learning_rate=config.learning_rate, weight_decay=config.weight_decay
-        ),
-        loss=WeightedActionCrossEntropy(action_weights=config.action_weights),
-        steps_per_execution=config.steps_per_execution,
-    )
-    return model
 
 
 class _KerasFit:
@@ -189,16 +175,16 @@ def _interleaved(runners, repeats):
 def bench_train(config, steps, repeats, with_metrics=False):
     """`model.fit` ms/step vs the plain-JAX train step on the same shapes and initial weights.
 
-    The Keras model is compiled with the training loss and optimizer only, the
-    same work as the JAX step; `with_metrics` also times `compiled_ranker`
-    (loss + the training metrics, as `app.fit` runs it). Repeats of the
+    The Keras model is `compiled_ranker` without metrics: the training loss and
+    optimizer only, the same work as the JAX step; `with_metrics` also times it
+    with the training metrics, as `app.fit` runs it. Repeats of the
     runners are interleaved; min and median over repeats are reported.
     """
     batches = [
         random_batch(config.batch_size, config.history_length, config.num_candidates, seed=i)
         for i in range(4)
     ]
-    model = _loss_only_ranker(config)
+    model = compiled_ranker(config, with_metrics=False)
     LOGGER.info(
         "train: B=%d S=%d C=%d D=%d layers=%d %s steps_per_execution=%d",
         config.batch_size, config.history_length, config.num_candidates, config.emb_size,
@@ -206,8 +192,6 @@ def bench_train(config, steps, repeats, with_metrics=False):
     )
     runners = [_JaxSteps(model, config, batches, steps), _KerasFit(model, batches, steps)]
     if with_metrics:
-        from app.training import compiled_ranker
-
         metrics_runner = _KerasFit(compiled_ranker(config), batches, steps)
         metrics_runner.name = "keras_with_metrics"
         runners.append(metrics_runner)
@@ -267,10 +251,9 @@ def bench_inference(config, num_candidates, latency_calls, batch_size, batch_cal
     Times include the host-to-device copy of the inputs and the copy of the
     logits back to numpy.
     """
-    keras.mixed_precision.set_global_policy(config.precision)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "ranker.keras"
-        PhoenixRanker(**config.model_kwargs()).save(path)
+        PhoenixRanker(**config.model_kwargs(), dtype=config.precision).save(path)
         loaded = keras.saving.load_model(path)
 
     @jax.jit

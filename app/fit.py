@@ -167,8 +167,7 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
     model, epoch_seconds = train(config, data, run_dir, lists)
     model_path = export_ranker(model, config, output_dir / f"{run_name}.keras")
 
-    # Report what the saved file does, in float32, exactly as `app.evaluate` will see it.
-    keras.mixed_precision.set_global_policy("float32")
+    # Report what the saved file does, exactly as `app.evaluate` will see it.
     started = time.perf_counter()
     metrics = evaluate_all(load_ranker(model_path), config, data, lists)
     evaluation_seconds = time.perf_counter() - started

@@ -56,6 +56,9 @@ class PhoenixRanker(keras.Model):
         logit_cap: soft cap on attention logits, `None` to disable.
         use_history_match: add `CandidateHistoryMatch` features to the
             candidate tokens.
+        dtype: the dtype policy of every layer (`"float32"`, `"mixed_bfloat16"`,
+            ...), saved with the model; `None` uses Keras' global policy. The
+            logits are float32 whatever the policy.
 
     Inputs: a dict with `visitor_id [B]`, `history_item_id`,
     `history_category_id`, `history_action` `[B, S]` (int32),
@@ -82,6 +85,7 @@ class PhoenixRanker(keras.Model):
         attn_output_multiplier=None,
         logit_cap=30.0,
         use_history_match=True,
+        dtype=None,
         **kwargs,
     ):
         inputs = {
@@ -103,19 +107,19 @@ class PhoenixRanker(keras.Model):
         }
 
         visitor_embedding = MultiHashEmbedding(
-            visitor_buckets, emb_size, num_hashes=num_hashes, seed=1, name="visitor_embedding"
+            visitor_buckets, emb_size, num_hashes=num_hashes, seed=1, name="visitor_embedding", dtype=dtype
         )
         item_embedding = MultiHashEmbedding(
-            item_buckets, emb_size, num_hashes=num_hashes, seed=2, name="item_embedding"
+            item_buckets, emb_size, num_hashes=num_hashes, seed=2, name="item_embedding", dtype=dtype
         )
         category_embedding = MultiHashEmbedding(
-            category_buckets, emb_size, num_hashes=num_hashes, seed=3, name="category_embedding"
+            category_buckets, emb_size, num_hashes=num_hashes, seed=3, name="category_embedding", dtype=dtype
         )
         action_embedding = keras.layers.Embedding(
-            NUM_ACTION_IDS, emb_size, name="action_embedding"
+            NUM_ACTION_IDS, emb_size, name="action_embedding", dtype=dtype
         )
         age_embedding = LogBucketEmbedding(
-            num_age_buckets, emb_size, max_age_hours, name="age_embedding"
+            num_age_buckets, emb_size, max_age_hours, name="age_embedding", dtype=dtype
         )
 
         history_item_id = inputs["history_item_id"]  # [B, S]
@@ -133,7 +137,7 @@ class PhoenixRanker(keras.Model):
             ],
             axis=-1,
         )  # [B, S, 4D]
-        history = keras.layers.Dense(emb_size, use_bias=False, name="history_projection")(
+        history = keras.layers.Dense(emb_size, use_bias=False, name="history_projection", dtype=dtype)(
             history
         )  # [B, S, D]
         candidate_parts = [
@@ -143,7 +147,7 @@ class PhoenixRanker(keras.Model):
         ]
         if use_history_match:
             candidate_parts.append(
-                CandidateHistoryMatch(max_age_hours, name="candidate_history_match")(
+                CandidateHistoryMatch(max_age_hours, name="candidate_history_match", dtype=dtype)(
                     candidate_item_id,
                     history_item_id,
                     inputs["history_action"],
@@ -151,15 +155,15 @@ class PhoenixRanker(keras.Model):
                 )  # [B, C, F]
             )
         candidates = ops.concatenate(candidate_parts, axis=-1)  # [B, C, 3D (+ F)]
-        candidates = keras.layers.Dense(emb_size, use_bias=False, name="candidate_projection")(
+        candidates = keras.layers.Dense(emb_size, use_bias=False, name="candidate_projection", dtype=dtype)(
             candidates
         )  # [B, C, D]
 
         tokens = ops.concatenate([customer, history, candidates], axis=1)  # [B, T, D]
-        attention_mask = CandidateIsolationMask(name="candidate_isolation_mask")(
+        attention_mask = CandidateIsolationMask(name="candidate_isolation_mask", dtype=dtype)(
             history_mask, candidate_mask
         )  # [B, T, T]
-        positions = SequencePositions(name="sequence_positions")(
+        positions = SequencePositions(name="sequence_positions", dtype=dtype)(
             history_mask, candidate_mask
         )  # [B, T]
         hidden = DecoderStack(
@@ -171,14 +175,17 @@ class PhoenixRanker(keras.Model):
             attn_output_multiplier=attn_output_multiplier,
             logit_cap=logit_cap,
             name="decoder_stack",
+            dtype=dtype,
         )(tokens, positions, attention_mask)  # [B, T, D]
-        hidden = RMSNorm(name="final_norm")(hidden)  # [B, T, D]
-        hidden = CandidateTokens(name="candidate_tokens")(hidden, candidate_item_id)  # [B, C, D]
+        hidden = RMSNorm(name="final_norm", dtype=dtype)(hidden)  # [B, T, D]
+        hidden = CandidateTokens(name="candidate_tokens", dtype=dtype)(hidden, candidate_item_id)  # [B, C, D]
         logits = keras.layers.Dense(
             NUM_ACTIONS, use_bias=False, dtype="float32", name="action_logits"
         )(hidden)  # [B, C, A]
 
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        if dtype is not None:
+            self.dtype_policy = keras.dtype_policies.get(dtype)
 
         self.emb_size = emb_size
         self.num_layers = num_layers
@@ -215,6 +222,7 @@ class PhoenixRanker(keras.Model):
             "attn_output_multiplier": self.attn_output_multiplier,
             "logit_cap": self.logit_cap,
             "use_history_match": self.use_history_match,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
         }
 
     @classmethod

@@ -11,20 +11,21 @@ from app.model import PhoenixRanker
 MONITOR = "val_ndcg@10"
 """The validation metric that picks the best epoch (and the tuner's objective)."""
 
-def compiled_ranker(config):
-    """A fresh `PhoenixRanker` for `config`, compiled with AdamW, the weighted loss and the metrics.
 
-    Sets the global dtype policy to `config.precision` first, so the model is
-    built under it.
+def compiled_ranker(config, with_metrics=True):
+    """A fresh `PhoenixRanker` for `config` in `config.precision`, compiled with AdamW and the weighted loss.
+
+    `with_metrics` adds the training metrics `app.fit` reports; without them the
+    compiled step does only the loss and the update (what `app.bench` compares
+    with the plain-JAX step).
     """
-    keras.mixed_precision.set_global_policy(config.precision)
-    model = PhoenixRanker(**config.model_kwargs())
+    model = PhoenixRanker(**config.model_kwargs(), dtype=config.precision)
     model.compile(
         optimizer=keras.optimizers.AdamW(
             learning_rate=config.learning_rate, weight_decay=config.weight_decay
         ),
         loss=WeightedActionCrossEntropy(action_weights=config.action_weights),
-        weighted_metrics=training_metrics(config.action_weights),
+        weighted_metrics=training_metrics(config.action_weights) if with_metrics else None,
         steps_per_execution=config.steps_per_execution,
     )
     return model
@@ -56,9 +57,11 @@ def export_ranker(model, config, path):
     """Saves an inference-only copy of `model` (no optimizer, no compile state) as `.keras`.
 
     The file is self-contained: raw ids in, logits out; `import app.model`
-    before `keras.saving.load_model` registers what it needs.
+    before `keras.saving.load_model` registers what it needs. It is saved in
+    float32 whatever the training precision (the weights are float32 in every
+    policy), so evaluation and serving run in float32.
     """
-    exported = PhoenixRanker(**config.model_kwargs())
+    exported = PhoenixRanker(**config.model_kwargs(), dtype="float32")
     exported.set_weights(model.get_weights())
     exported.save(path)
     return path

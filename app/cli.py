@@ -63,3 +63,13 @@ def add_data_flags(parser):
         default=None,
         help="keep items with at least this many events (builder default 5; use 1 for the slice)",
     )
+
+
+def add_rebuild_flag(parser):
+    """`--rebuild_data`, for the commands that score a trained model on the build it was trained on."""
+    parser.add_argument(
+        "--rebuild_data",
+        action="store_true",
+        help="if the raw files changed since the dataset was built, rebuild it from the current files "
+        "instead of stopping (the model is then scored on data it was not trained on)",
+    )

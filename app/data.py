@@ -1,8 +1,6 @@
 """Which Retail Rocket build a command uses, and loading it with user errors as one line."""
 
 import logging
-from pathlib import Path
-
 from app.cli import UserError
 
 logger = logging.getLogger("app.data")
@@ -24,15 +22,9 @@ SYNTHETIC_BANNER = """
 """
 
 
-def default_manual_dir(data_dir):
-    """TFDS' manual download folder: `<data_dir>/downloads/manual` (data_dir defaulting as in TFDS)."""
-    import tensorflow_datasets as tfds
-
-    return Path(data_dir or tfds.core.constants.DATA_DIR).expanduser() / "downloads" / "manual"
-
-
 def resolve_dataset(dataset, data_dir, manual_dir):
     """`retail_rocket/<config>` for `--dataset`; `auto` picks `full` when the Kaggle files are present."""
+    from datasets.loading import default_manual_dir
     from datasets.retail_rocket import manual_files_present
 
     dataset = dataset or "auto"
@@ -61,10 +53,13 @@ def resolved_data_flags(args):
     return flags
 
 
-def load_data(dataset, data_dir, manual_dir, min_visitor_events, min_item_events):
+def load_data(dataset, data_dir, manual_dir, min_visitor_events, min_item_events, if_stale="rebuild"):
     """Prepares (if needed) and reads the Retail Rocket build.
 
-    Missing or malformed files and impossible filter values become a one-line `UserError`.
+    A cached build made from other raw files than the current ones is rebuilt
+    (`if_stale="rebuild"`, what training wants) or refused (`"error"`, what
+    commands scoring a trained model want). Missing or malformed files, a stale
+    build and impossible filter values become a one-line `UserError`.
     """
     from datasets.loading import load_retail_rocket
 
@@ -76,6 +71,7 @@ def load_data(dataset, data_dir, manual_dir, min_visitor_events, min_item_events
             manual_dir=manual_dir,
             min_visitor_events=min_visitor_events,
             min_item_events=min_item_events,
+            if_stale=if_stale,
         )
     except (FileNotFoundError, ValueError) as error:
         raise UserError(str(error)) from error

@@ -14,6 +14,7 @@ import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from app.cli import add_data_flags  # noqa: E402
+from app.cli import add_rebuild_flag  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
 from app.data import load_data  # noqa: E402
@@ -45,6 +46,7 @@ def build_parser():
     )
     parser.add_argument("--json", default=None, help="also write the report (same schema as app.fit's) here")
     add_data_flags(parser)
+    add_rebuild_flag(parser)
     return parser
 
 
@@ -56,7 +58,7 @@ def main(argv=None):
     config = run_config(report)
     model = load_ranker(args.model)
     flags = merged_data_flags(args, report)
-    data = load_data(**flags)
+    data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
     splits = ("validation", "test") if args.split == "both" else (args.split,)
     lists = evaluation_lists_for(config, data, splits)
     metrics = evaluate_all(model, config, data, lists)

@@ -23,7 +23,7 @@ from pathlib import Path  # noqa: E402
 
 import keras  # noqa: E402
 
-from app.resuming import AtomicBackupAndRestore  # noqa: E402
+from app.resuming import EpochBackup  # noqa: E402
 from app.resuming import ResumableEarlyStopping  # noqa: E402
 from app.resuming import completed_epochs  # noqa: E402
 from app.cli import add_data_flags  # noqa: E402
@@ -115,7 +115,7 @@ def train(config, data, run_dir, lists):
     previous_scores = read_training_log(log_path).get(MONITOR, [])[:done] if log_path.exists() else []
     timer = EpochTimer()
     callbacks = [
-        AtomicBackupAndRestore(backup_dir=str(run_dir / BACKUP_DIR)),
+        EpochBackup(run_dir / BACKUP_DIR),
         keras.callbacks.ModelCheckpoint(
             str(best_weights),
             monitor=MONITOR,
@@ -134,6 +134,7 @@ def train(config, data, run_dir, lists):
     model.fit(
         training_batches(config, data).skip(done * config.steps_per_epoch),
         epochs=config.epochs,
+        initial_epoch=done,
         steps_per_epoch=config.steps_per_epoch,
         validation_data=lists["validation"].dataset(config.eval_batch_size),
         callbacks=callbacks,

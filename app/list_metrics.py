@@ -1,6 +1,5 @@
 """The report's metrics for one scorer over fixed candidate lists (model and baselines alike)."""
 
-
 import keras_rs
 import numpy as np
 from keras import ops

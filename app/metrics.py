@@ -1,19 +1,18 @@
 """Keras metrics over candidate lists, fed logits `[B, C, A]`, labels `[B, C, A]` and the candidate mask.
 
 All of them take the candidate mask `[B, C]` as `sample_weight`, so compile them
-as `weighted_metrics`; padding candidates never count. The ranking metrics build
-on keras-rs: a list is ranked by `app.actions.ranking_scores` of the action
-probabilities and judged by `app.actions.relevance` (transaction 3, addtocart 2,
-view 1, none 0). Padding is masked before sorting, so it never ties with a real
-candidate; ties among real candidates are broken at random with a fixed seed
-(keras-rs' `shuffle_ties`). A list with no positive counts as 0 (keras-rs).
+as `weighted_metrics`; padding candidates never count. NDCG and MRR are the
+public keras-rs metrics, HR@k is `HitRate` (ours, same conventions): a list is
+ranked by `app.actions.ranking_scores` of the action probabilities and judged by
+`app.actions.relevance` (transaction 3, addtocart 2, view 1, none 0). Padding is
+masked before sorting, so it never ties with a real candidate; ties among real
+candidates are broken at random with a fixed seed. A list with no positive
+counts as 0.
 """
 
 import keras
 import keras_rs
 from keras import ops
-from keras_rs.src.metrics.ranking_metric import RankingMetric
-from keras_rs.src.metrics.ranking_metrics_utils import get_list_weights, sort_by_scores
 
 from app.actions import ranking_scores, relevance
 from datasets.actions import ACTION_NAMES, DEFAULT_LOSS_WEIGHTS
@@ -24,28 +23,62 @@ TIE_SEED = 1234
 
 
 @serializable
-class HitRate(RankingMetric):
-    """Share of lists with at least one relevant item in the top `k` (HR@k).
+class HitRate(keras.metrics.Mean):
+    """Share of lists with at least one relevant candidate in the top `k` (HR@k).
 
-    Same conventions as the keras-rs ranking metrics it sits beside: `y_true`
-    `[B, C]` graded relevance (> 0 is a hit), `y_pred` `[B, C]` scores,
-    `sample_weight` `[B, C]` with 0 on padding.
+    Written to the conventions of the keras-rs ranking metrics it sits beside
+    (and equal to what keras-rs' private ranking-metric base computes for it):
+    candidates with `sample_weight` 0 (padding) or a negative label are never
+    relevant and sort after every real candidate; ties among real candidates are
+    broken by a shuffle from a seeded generator; a list without a relevant
+    candidate counts 0, a list of padding alone not at all.
+
+    Args:
+        k: int, the cut-off.
+        shuffle_ties: bool, break ties at random (else by position).
+        seed: int, seed of the tie-breaking shuffle.
+
+    Call arguments (`update_state`):
+        y_true: `[B, C]` graded relevance (> 0 is relevant).
+        y_pred: `[B, C]` scores.
+        sample_weight: `[B, C]` (or `[B]`), 0 on padding.
     """
 
-    def compute_metric(self, y_true, y_pred, mask, sample_weight):
-        (sorted_y_true,) = sort_by_scores(
-            tensors_to_sort=[y_true],
-            scores=y_pred,
-            mask=mask,
-            k=self.k,
-            shuffle_ties=self.shuffle_ties,
-            seed=self.seed_generator,
-        )  # [B, k]
-        hit = ops.cast(
-            ops.any(ops.greater(sorted_y_true, 0), axis=1, keepdims=True), y_pred.dtype
-        )  # [B, 1]
-        is_relevant = ops.cast(ops.greater(y_true, 0), y_pred.dtype)  # [B, C]
-        return hit, get_list_weights(weights=sample_weight, relevance=is_relevant)
+    def __init__(self, k=10, shuffle_ties=True, seed=None, name="hit_rate", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"`k` must be a positive integer. Received: k={k}")
+        self.k = k
+        self.shuffle_ties = shuffle_ties
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")  # [B, C]
+        y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")  # [B, C]
+        valid = ops.greater_equal(y_true, 0.0)  # [B, C]
+        if sample_weight is not None:
+            weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
+            if len(weight.shape) == 1:
+                weight = ops.expand_dims(weight, 1)  # [B, 1]
+            valid = ops.logical_and(valid, ops.greater(weight * ops.ones_like(y_true), 0.0))  # [B, C]
+        relevant = ops.logical_and(valid, ops.greater(y_true, 0.0))  # [B, C]
+        lowest = ops.min(y_pred, axis=1, keepdims=True) - keras.config.epsilon()  # [B, 1]
+        scores = ops.where(valid, y_pred, lowest)  # [B, C]
+        if self.shuffle_ties:
+            noise = keras.random.uniform(ops.shape(scores), seed=self.seed_generator, dtype="float32")  # [B, C]
+        else:
+            noise = ops.zeros_like(scores)  # [B, C]
+        order = ops.argsort(ops.where(valid, noise, noise + 1.0), axis=1)  # [B, C] shuffled, padding last
+        k = min(self.k, scores.shape[1])
+        _, top = ops.top_k(ops.take_along_axis(scores, order, axis=1), k=k, sorted=True)  # [B, k]
+        top = ops.take_along_axis(order, top, axis=1)  # [B, k] candidate slots
+        hit = ops.any(ops.take_along_axis(relevant, top, axis=1), axis=1)  # [B]
+        has_candidates = ops.any(valid, axis=1)  # [B]
+        super().update_state(ops.cast(hit, "float32"), sample_weight=ops.cast(has_candidates, "float32"))
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k, "shuffle_ties": self.shuffle_ties, "seed": self.seed}
 
 
 def _from_logits(y_true, y_pred, action_weights):

@@ -1,6 +1,5 @@
 """The ranker: one transformer over customer, history and isolated candidates."""
 
-
 import keras
 from keras import ops
 

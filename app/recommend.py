@@ -21,6 +21,7 @@ from datasets.actions import ACTION_NAMES  # noqa: E402
 from app.actions import numpy_probabilities_and_scores  # noqa: E402
 from app.cli import UserError  # noqa: E402
 from app.cli import add_data_flags  # noqa: E402
+from app.cli import add_rebuild_flag  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
 from app.data import load_data  # noqa: E402
@@ -51,6 +52,7 @@ def build_parser():
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_data_flags(parser)
+    add_rebuild_flag(parser)
     return parser
 
 
@@ -113,7 +115,7 @@ def main(argv=None):
     report = load_run_report(args.model)
     config = run_config(report)
     model = load_ranker(args.model)
-    data = load_data(**merged_data_flags(args, report))
+    data = load_data(**merged_data_flags(args, report), if_stale="rebuild" if args.rebuild_data else "error")
     history = visitor_history(data, args.visitor, config.history_length)
     candidate_ids = read_candidates(args.candidates) if args.candidates else data.catalog.item_id
     categories = data.catalog.categories(candidate_ids)

@@ -1,6 +1,5 @@
 """Building, compiling and exporting the ranker for a config: shared by `app.fit` and `tuning`."""
 
-
 import keras
 
 from app.cli import UserError

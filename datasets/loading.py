@@ -2,8 +2,14 @@
 
 import dataclasses
 import json
+import logging
+import shutil
+
+from etils import epath
 
 from datasets.event_store import EventStore, ItemCatalog
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -12,7 +18,7 @@ class LoadedData:
 
     Args:
         name: "retail_rocket/<config name>", e.g. "retail_rocket/synthetic".
-        version: the dataset version, e.g. "1.0.0".
+        version: the dataset version, e.g. "1.1.0".
         statistics: the build's statistics (`builder.info.metadata`) as a JSON-able dict.
         train: `EventStore` of the train split.
         validation: `EventStore` of the validation split (train events as context).
@@ -29,17 +35,50 @@ class LoadedData:
     catalog: ItemCatalog
 
 
-def prepare_builder(config="synthetic", data_dir=None, manual_dir=None, min_visitor_events=None, min_item_events=None):
-    """Returns the `retail_rocket` builder of that config, prepared (built now unless cached in `data_dir`)."""
-    from datasets.retail_rocket import make_builder
+class StaleBuildError(ValueError):
+    """A cached build was made from other raw files than those in the manual folder now."""
 
-    builder = make_builder(
-        config=config,
-        data_dir=data_dir,
-        manual_dir=manual_dir,
-        min_visitor_events=min_visitor_events,
-        min_item_events=min_item_events,
-    )
+
+def default_manual_dir(data_dir=None):
+    """TFDS' manual download folder: `<data_dir>/downloads/manual`, `data_dir` defaulting as in TFDS."""
+    import tensorflow_datasets as tfds
+
+    return epath.Path(data_dir or tfds.core.constants.DATA_DIR).expanduser() / "downloads" / "manual"
+
+
+def prepare_builder(config="synthetic", data_dir=None, manual_dir=None, min_visitor_events=None,
+                    min_item_events=None, if_stale="rebuild"):
+    """Returns the `retail_rocket` builder of that config, prepared: built now, or reused if still current.
+
+    For the configs read from files (`full`), the raw files are located first (a missing file is a
+    `RawFileError` listing what is expected), and a cached build is reused only while the size and SHA-256 of
+    every raw file match those recorded in its metadata. Otherwise `if_stale` decides: "rebuild" deletes it
+    and builds again (saying so), "error" raises `StaleBuildError` naming the file that changed.
+    """
+    from datasets.retail_rocket import kaggle_access, make_builder, raw_files
+    from datasets.retail_rocket.source_fingerprint import fingerprint_changes, source_fingerprint
+
+    if if_stale not in ("rebuild", "error"):
+        raise ValueError(f"`if_stale` must be 'rebuild' or 'error'. Received: if_stale={if_stale!r}")
+    arguments = dict(config=config, data_dir=data_dir, manual_dir=manual_dir,
+                     min_visitor_events=min_visitor_events, min_item_events=min_item_events)
+    builder = make_builder(**arguments)
+    if not builder.builder_config.synthetic_visitors:
+        look_in = epath.Path(manual_dir) if manual_dir is not None else default_manual_dir(data_dir)
+        paths = raw_files.locate_raw_files(
+            look_in, how_to_get=kaggle_access.MANUAL_DOWNLOAD_INSTRUCTIONS + kaggle_access.download_hint(look_in))
+        if builder.is_prepared():
+            changes = fingerprint_changes(builder.info.metadata.get("source_files"), source_fingerprint(paths))
+            if changes:
+                name = f"{builder.name}/{builder.builder_config.name}"
+                if if_stale == "error":
+                    raise StaleBuildError(
+                        f"The {name} build in {builder.data_dir} was made from other files than those in "
+                        f"{paths.events.parent}: {'; '.join(changes)}. Pass --rebuild_data to rebuild it from the "
+                        "current files (a model trained on the old build is then scored on new data).")
+                logger.warning("Rebuilding %s: %s.", name, "; ".join(changes))
+                shutil.rmtree(builder.data_dir)
+                builder = make_builder(**arguments)  # a fresh builder: the deleted build's info is gone
     builder.download_and_prepare()
     return builder
 
@@ -48,7 +87,8 @@ def _json_able(value):
     return json.loads(json.dumps(value, default=lambda x: x.item() if hasattr(x, "item") else str(x)))
 
 
-def load_retail_rocket(config="synthetic", data_dir=None, manual_dir=None, min_visitor_events=None, min_item_events=None):
+def load_retail_rocket(config="synthetic", data_dir=None, manual_dir=None, min_visitor_events=None,
+                       min_item_events=None, if_stale="rebuild"):
     """Prepares the `retail_rocket` build if needed and reads its three splits.
 
     Args:
@@ -57,8 +97,9 @@ def load_retail_rocket(config="synthetic", data_dir=None, manual_dir=None, min_v
         manual_dir: folder with the Retail Rocket files, for "full".
         min_visitor_events: visitor filter, the config's default when None.
         min_item_events: item filter, the config's default when None.
+        if_stale: what a cached build made from other files than the current ones does (`prepare_builder`).
     """
-    builder = prepare_builder(config, data_dir, manual_dir, min_visitor_events, min_item_events)
+    builder = prepare_builder(config, data_dir, manual_dir, min_visitor_events, min_item_events, if_stale)
     train = EventStore.from_builder(builder, "train")
     return LoadedData(
         name=f"{builder.name}/{builder.builder_config.name}",

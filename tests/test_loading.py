@@ -50,7 +50,7 @@ def assert_consistent_splits(data):
 def test_synthetic_build_loads_into_consistent_stores(retail_rocket_synthetic):
     data = retail_rocket_synthetic
     assert data.name == "retail_rocket/synthetic"
-    assert data.version == "1.0.0"
+    assert data.version == "1.1.0"
     assert json.loads(json.dumps(data.statistics)) == data.statistics
     assert data.statistics["events_per_split"] == {
         split: int(getattr(data, split).own_event_counts.sum()) for split in SPLITS

@@ -1,6 +1,5 @@
 """The ranker as a KerasTuner `HyperModel`: one `TrainConfig` per set of hyperparameter values."""
 
-
 import dataclasses
 
 import keras

@@ -1,6 +1,6 @@
 """A KerasTuner `Tuner` that keeps trial metadata only: no per-trial checkpoints on disk."""
 
-
+import copy
 import logging
 import time
 
@@ -65,20 +65,14 @@ class RankerTuner(keras_tuner.Tuner):
     trial).
     """
 
-    def _populate_initial_space(self):
-        # The space is declared without building a model (the default builds one).
-        hp = self.oracle.get_space()
-        self.hypermodel.declare_hyperparameters(hp)
-        self.oracle.update_space(hp)
-
     def run_trial(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
         if "tuner/epochs" in hp.values:
             kwargs["epochs"] = hp.values["tuner/epochs"]
-        callbacks = self._deepcopy_callbacks(kwargs.pop("callbacks", []))
+        callbacks = copy.deepcopy(kwargs.pop("callbacks", []))
         started = time.perf_counter()
         with PeakMemory() as memory:
-            model = self._try_build(hp)
+            model = self.hypermodel.build(hp)
             history = self.hypermodel.fit(hp, model, *args, callbacks=callbacks, **kwargs)
         metrics = best_epoch_metrics(history)
         metrics.update(

@@ -1,14 +1,10 @@
 """`make_builder`: the public entry point returning a (prepared or not) retail_rocket builder."""
 
 import dataclasses
-import logging
 
 from etils import epath
 
-from datasets.retail_rocket import kaggle_access, raw_files
-from datasets.retail_rocket.retail_rocket_dataset_builder import Builder, RetailRocketConfig
-
-logger = logging.getLogger(__name__)
+from datasets.retail_rocket.retail_rocket_dataset_builder import Builder, RetailRocketConfig, check_preprocess_options
 
 
 def config_name(base: RetailRocketConfig, config: RetailRocketConfig) -> str:
@@ -28,7 +24,10 @@ def make_builder(config: str = "synthetic", data_dir: epath.PathLike | None = No
                  manual_dir: epath.PathLike | None = None, min_visitor_events: int | None = None,
                  min_item_events: int | None = None, *, split: str | None = None,
                  validation_start_ms: int | None = None, test_start_ms: int | None = None) -> Builder:
-    """Returns the retail_rocket builder for `config`, prepared or not (call `download_and_prepare()`).
+    """Returns the retail_rocket builder for `config`, prepared or not.
+
+    `datasets.loading.prepare_builder` prepares it (checking the raw files first, and a cached build against
+    them); `download_and_prepare()` works too.
 
     Args:
         config: "full", "synthetic" or "synthetic_full".
@@ -46,20 +45,7 @@ def make_builder(config: str = "synthetic", data_dir: epath.PathLike | None = No
         ("min_visitor_events", min_visitor_events), ("min_item_events", min_item_events), ("split", split),
         ("validation_start_ms", validation_start_ms), ("test_start_ms", test_start_ms)) if value is not None}
     chosen = dataclasses.replace(base, **overrides)
-    chosen.preprocess_options  # validates the values before anything is built
+    check_preprocess_options(chosen)
     name = config_name(base, chosen)
-    builder = Builder(config=base.name if name == base.name else dataclasses.replace(chosen, name=name),
-                      data_dir=data_dir, manual_dir=manual_dir)
-    if not base.synthetic_visitors and not builder.is_prepared():
-        look_in = epath.Path(manual_dir) if manual_dir is not None else (
-            epath.Path(builder.data_dir_root) / "downloads" / "manual")
-        if not raw_files.raw_files_present(look_in):
-            logger.warning("retail_rocket/%s is not prepared and %s holds no Retail Rocket files.\n%s%s",
-                           name, look_in, kaggle_access.MANUAL_DOWNLOAD_INSTRUCTIONS,
-                           kaggle_access.download_hint(look_in))
-    return builder
-
-
-def manual_files_present(manual_dir: epath.PathLike | None) -> bool:
-    """True where `manual_dir` (or its `retail_rocket/` subfolder) holds a complete set of Kaggle files."""
-    return raw_files.raw_files_present(manual_dir)
+    return Builder(config=base.name if name == base.name else dataclasses.replace(chosen, name=name),
+                   data_dir=data_dir, manual_dir=manual_dir)

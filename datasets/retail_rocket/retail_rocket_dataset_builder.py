@@ -9,6 +9,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from datasets.retail_rocket import kaggle_access, raw_files, synthetic
+from datasets.retail_rocket.source_fingerprint import source_fingerprint
 from datasets.retail_rocket.preprocess import SPLITS, PreprocessOptions, preprocess
 
 logger = logging.getLogger(__name__)
@@ -41,22 +42,37 @@ class RetailRocketConfig(tfds.core.BuilderConfig):
 
     @property
     def preprocess_options(self) -> PreprocessOptions:
-        return PreprocessOptions(
-            min_visitor_events=self.min_visitor_events, min_item_events=self.min_item_events, split=self.split,
-            validation_start_ms=self.validation_start_ms, test_start_ms=self.test_start_ms)
+        """The filter and split settings (`PreprocessOptions` validates them)."""
+        return PreprocessOptions(**{field: getattr(self, field) for field in _PREPROCESS_FIELDS})
+
+
+_PREPROCESS_FIELDS = ("min_visitor_events", "min_item_events", "split", "validation_start_ms", "test_start_ms")
+
+
+def check_preprocess_options(config: RetailRocketConfig) -> None:
+    """Raises `ValueError` (with the values received) where a config's filters or split are impossible."""
+    PreprocessOptions(**{field: getattr(config, field) for field in _PREPROCESS_FIELDS})
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for Retail Rocket (the Kaggle dump, the shared slice, or the synthetic twin).
 
+    The build's metadata records the size and SHA-256 of every raw file it read (`source_files`), so a build
+    can be checked against the files before it is reused (`datasets.loading.prepare_builder`).
+
     Args:
-        manual_dir: folder holding the Kaggle files; overrides TFDS's manual dir (`download_config.manual_dir`,
-            by default `<data_dir>/downloads/manual/`). Unused by the synthetic configs.
+        manual_dir: folder holding the Kaggle files; takes precedence over TFDS's manual dir
+            (`download_config.manual_dir`, by default `<data_dir>/downloads/manual/`). Unused by the synthetic
+            configs.
         **kwargs: passed to `tfds.core.GeneratorBasedBuilder` (`data_dir`, `config`, ...).
     """
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "Every physical line of the raw files is accounted for (no quoting: a stray quote is a bad row); "
+                 "the metadata records the size and SHA-256 of each raw file (`source_files`).",
+    }
     MANUAL_DOWNLOAD_INSTRUCTIONS = kaggle_access.MANUAL_DOWNLOAD_INSTRUCTIONS
     BUILDER_CONFIGS = [
         RetailRocketConfig(name="full", description="The Kaggle files (or the shared slice) from the manual dir."),
@@ -71,8 +87,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def __init__(self, *, manual_dir: epath.PathLike | None = None, **kwargs):
         super().__init__(**kwargs)
-        self._manual_dir_override = epath.Path(manual_dir) if manual_dir is not None else None
-        self._original_state["manual_dir"] = manual_dir
+        self.manual_dir = epath.Path(manual_dir) if manual_dir is not None else None
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
@@ -97,16 +112,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             spec = synthetic.SyntheticSpec(num_visitors=config.synthetic_visitors, seed=config.synthetic_seed)
             with tempfile.TemporaryDirectory(prefix="retail_rocket_synthetic_") as directory:
                 return raw_files.read_raw_files(synthetic.write_synthetic_raw_files(directory, spec))
-        manual_dir = self._manual_dir_override
+        manual_dir = self.manual_dir
         if manual_dir is None:
             try:
                 manual_dir = dl_manager.manual_dir
-            except AssertionError:  # TFDS raises it where the folder is missing or empty; ours lists the files.
-                manual_dir = dl_manager._manual_dir  # pylint: disable=protected-access
+            except AssertionError as error:  # TFDS: the folder is missing or empty.
+                raise raw_files.RawFileError(
+                    f"Retail Rocket raw files not found: {error}\nExpected these files there:\n"
+                    f"{raw_files.EXPECTED_FILES_TEXT}") from None
         paths = raw_files.locate_raw_files(
             manual_dir, how_to_get=kaggle_access.MANUAL_DOWNLOAD_INSTRUCTIONS
             + kaggle_access.download_hint(manual_dir))
-        return raw_files.read_raw_files(paths)
+        raw = raw_files.read_raw_files(paths)
+        raw.report["source_files"] = source_fingerprint(paths)
+        return raw
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         config = self.builder_config
@@ -118,7 +137,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 f"min_item_events={config.min_item_events}; lower them (the real slice needs 2 and 1).")
         source = ({"kind": "synthetic", "visitors": config.synthetic_visitors, "seed": config.synthetic_seed}
                   if config.synthetic_visitors else {"kind": "manual"})
-        self.info.metadata.update({"source": source, "raw": raw.report, **sequences.statistics})
+        self.info.metadata.update({"source": source, "source_files": raw.report.pop("source_files", {}),
+                                   "raw": raw.report, **sequences.statistics})
         logger.info("retail_rocket/%s: %d events of %d visitors and %d items kept; records per split %s",
                     config.name, sequences.statistics["events"], sequences.statistics["visitors"],
                     sequences.statistics["items"], sequences.statistics["records_per_split"])

@@ -11,7 +11,7 @@ from datasets.retail_rocket import retail_rocket_dataset_builder  # noqa: E402
 # The `synthetic` config itself has 51,000 visitors (about 100K events); the test builds 2,000 with the same
 # generator, reader and filters so that it stays fast. The counts below are what that seed produces.
 SMALL_SYNTHETIC = retail_rocket_dataset_builder.RetailRocketConfig(
-    name="synthetic_test_small", version="1.0.0", synthetic_visitors=2_000, min_visitor_events=2,
+    name="synthetic_test_small", version="1.1.0", synthetic_visitors=2_000, min_visitor_events=2,
     min_item_events=1, description="A small synthetic twin for tests.")
 
 

@@ -522,7 +522,6 @@ def run(args):
 @exits_cleanly_on_user_error
 def main(argv=None):
     setup_logging()
-    logging.getLogger("jax").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     results = run(args)
     print(format_table(results))

@@ -1,5 +1,6 @@
 """What every command shares: logging format, user errors as one line, the data flags."""
 
+import argparse
 import functools
 import logging
 import sys
@@ -14,10 +15,11 @@ class UserError(Exception):
 
 
 def setup_logging(level=logging.INFO):
-    """Logs as `time | name | level | message` and quietens TensorFlow's C++ chatter."""
+    """Logs as `time | name | level | message` and quietens TensorFlow's and JAX's chatter."""
     logging.basicConfig(level=level, format=LOG_FORMAT, datefmt="%H:%M:%S", force=True)
     logging.getLogger("absl").setLevel(logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("jax").setLevel(logging.WARNING)
 
 
 def exits_cleanly_on_user_error(main):
@@ -73,3 +75,8 @@ def add_rebuild_flag(parser):
         help="if the raw files changed since the dataset was built, rebuild it from the current files "
         "instead of stopping (the model is then scored on data it was not trained on)",
     )
+
+
+def add_hidden_alias(parser, alias, dest, type=str):
+    """Accepts an older flag spelling (e.g. `--max-trials` for `--max_trials`) without listing it in `--help`."""
+    parser.add_argument(alias, dest=dest, type=type, default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -2,8 +2,11 @@
 
 import argparse
 import dataclasses
+import inspect
 import json
 from dataclasses import dataclass
+
+from app.model import PhoenixRanker
 
 
 class ConfigError(ValueError):
@@ -12,6 +15,17 @@ class ConfigError(ValueError):
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 """Keras dtype policies a run may train under (evaluation always runs in float32)."""
+
+_RANKER_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(PhoenixRanker.__init__).parameters.items()
+    if parameter.default is not inspect.Parameter.empty
+}
+
+
+def _ranker_default(name):
+    """`PhoenixRanker`'s own default for a model field: the one source of both defaults."""
+    return _RANKER_DEFAULTS[name]
 
 
 @dataclass(frozen=True)
@@ -24,21 +38,21 @@ class TrainConfig:
     the rest to `model.fit`.
     """
 
-    # Model.
-    emb_size: int = 128
-    num_layers: int = 4
-    num_query_heads: int = 4
-    num_key_value_heads: int = 2
-    key_size: int = 64
-    widening_factor: float = 2.0
-    num_hashes: int = 2
-    visitor_buckets: int = 16_384
-    item_buckets: int = 32_768
-    category_buckets: int = 1_024
-    num_age_buckets: int = 32
-    max_age_hours: float = 24.0 * 180
-    logit_cap: float = 30.0
-    use_history_match: bool = True
+    # Model: the fields named like `PhoenixRanker` arguments, with its defaults.
+    emb_size: int = _ranker_default("emb_size")
+    num_layers: int = _ranker_default("num_layers")
+    num_query_heads: int = _ranker_default("num_query_heads")
+    num_key_value_heads: int = _ranker_default("num_key_value_heads")
+    key_size: int = _ranker_default("key_size")
+    widening_factor: float = _ranker_default("widening_factor")
+    num_hashes: int = _ranker_default("num_hashes")
+    visitor_buckets: int = _ranker_default("visitor_buckets")
+    item_buckets: int = _ranker_default("item_buckets")
+    category_buckets: int = _ranker_default("category_buckets")
+    num_age_buckets: int = _ranker_default("num_age_buckets")
+    max_age_hours: float = _ranker_default("max_age_hours")
+    logit_cap: float = _ranker_default("logit_cap")
+    use_history_match: bool = _ranker_default("use_history_match")
     # Data.
     history_length: int = 64
     num_candidates: int = 16
@@ -94,13 +108,12 @@ class TrainConfig:
         return (self.transaction_weight, self.addtocart_weight, self.view_weight)
 
     def model_kwargs(self):
-        """Constructor arguments of `PhoenixRanker`."""
-        names = (
-            "emb_size num_layers num_query_heads num_key_value_heads key_size widening_factor "
-            "num_hashes visitor_buckets item_buckets category_buckets num_age_buckets "
-            "max_age_hours logit_cap use_history_match"
-        ).split()
-        return {name: getattr(self, name) for name in names}
+        """Constructor arguments of `PhoenixRanker`: every field named like one of its arguments."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name in _RANKER_DEFAULTS
+        }
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

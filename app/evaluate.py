@@ -18,9 +18,9 @@ from app.cli import add_rebuild_flag  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
 from app.data import load_data  # noqa: E402
-from app.evaluation import dataset_entry  # noqa: E402
-from app.evaluation import evaluate_all  # noqa: E402
-from app.evaluation import evaluation_lists_for  # noqa: E402
+from app.list_evaluation import dataset_entry  # noqa: E402
+from app.list_evaluation import evaluate_all  # noqa: E402
+from app.list_evaluation import evaluation_lists_for  # noqa: E402
 from app.report import comparison_table  # noqa: E402
 from app.report import write_report  # noqa: E402
 from app.saved_runs import load_ranker  # noqa: E402

@@ -25,7 +25,7 @@ from app.cli import add_rebuild_flag  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
 from app.data import load_data  # noqa: E402
-from app.evaluation import predict_logits  # noqa: E402
+from app.list_evaluation import predict_logits  # noqa: E402
 from app.saved_runs import load_ranker  # noqa: E402
 from app.saved_runs import load_run_report  # noqa: E402
 from app.saved_runs import merged_data_flags  # noqa: E402

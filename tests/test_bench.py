@@ -7,10 +7,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 WITHOUT_TENSORFLOW = (
-    "import sys; sys.modules['tensorflow'] = sys.modules['datasets'] = None; "
+    "import sys; sys.modules['tensorflow'] = sys.modules['tensorflow_datasets'] = None; "
     "from app.bench import main; sys.exit(main(sys.argv[1:]))"
 )
-"""Runs the bench as on a GPU machine without TensorFlow: importing it (or `datasets`) fails."""
+"""Runs the bench as on a GPU machine without TensorFlow: importing it (or TFDS) fails."""
 
 
 def _positive_numbers(section, keys):

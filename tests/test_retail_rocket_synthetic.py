@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.retail_rocket import preprocess, raw_files, synthetic, twin_statistics
+import twin_statistics
+
+from datasets.retail_rocket import preprocess, raw_files, synthetic
 from datasets.retail_rocket.retail_rocket_dataset_builder import SYNTHETIC_VISITORS
 
 SLICE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "retailrocket-sample"

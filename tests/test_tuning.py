@@ -105,10 +105,10 @@ def test_invalid_search_range_is_one_clear_line(argv, message, capsys):
 
 
 def test_invalid_search_range_exits_2_without_traceback():
-    result = run_python("-m", "tuning.search", "--config", "smoke", "--max-trials", "0", timeout=120)
+    result = run_python("-m", "tuning.search", "--config", "smoke", "--max_trials", "0", timeout=120)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [
-        "error: --max-trials must be at least 1. Received: --max-trials 0."
+        "error: --max_trials must be at least 1. Received: --max_trials 0."
     ]
 
 
@@ -129,10 +129,10 @@ def interrupted_search(tmp_path_factory):
     command = [
         "-m", "tuning.search", *TINY,
         "--tuner", "random",
-        "--max-trials", "2",
+        "--max_trials", "2",
         "--data_dir", str(root / "data"),
         "--directory", str(root / "runs"),
-        "--project-name", "resume",
+        "--project_name", "resume",
         "--output_dir", str(root / "models"),
     ]  # fmt: skip
     project = root / "runs" / "resume"

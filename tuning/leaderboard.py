@@ -4,34 +4,16 @@ import csv
 
 from keras_tuner.engine.trial import TrialStatus
 
-HYPERPARAMETER_COLUMNS = (
-    "num_layers",
-    "emb_size",
-    "num_query_heads",
-    "num_key_value_heads",
-    "widening_factor",
-    "learning_rate",
-    "history_length",
-    "epochs",
-)
+from tuning.ranker_hyper_model import SEARCHED_FIELDS, searched_values
+
+HYPERPARAMETER_COLUMNS = (*SEARCHED_FIELDS, "epochs")
 METRIC_COLUMNS = ("parameters", "val_ndcg@10", "val_hr@10", "val_mrr", "seconds", "peak_rss_mb")
 COLUMNS = ("trial", *HYPERPARAMETER_COLUMNS, *METRIC_COLUMNS, "status", "note")
 
 
 def _hyperparameters(values, epochs):
-    """The searched values of a trial, with the query head count its draw implies."""
-    return {
-        "num_layers": values.get("num_layers"),
-        "emb_size": values.get("emb_size"),
-        "num_query_heads": values["num_key_value_heads"] * values["queries_per_kv_head"]
-        if "num_key_value_heads" in values and "queries_per_kv_head" in values
-        else None,
-        "num_key_value_heads": values.get("num_key_value_heads"),
-        "widening_factor": values.get("widening_factor"),
-        "learning_rate": values.get("learning_rate"),
-        "history_length": values.get("history_length"),
-        "epochs": values.get("tuner/epochs", epochs),
-    }
+    """The searched values of a trial and its epochs (Hyperband trials record their own)."""
+    return {**searched_values(values), "epochs": values.get("tuner/epochs", epochs)}
 
 
 def _note(trial):

@@ -6,7 +6,7 @@ import keras
 import keras_tuner
 
 from app.config import ConfigError
-from app.evaluation import evaluation_lists_for
+from app.list_evaluation import evaluation_lists_for
 from app.training import MONITOR, compiled_ranker, training_batches
 from tuning.search_space import SEARCH_SPACES
 
@@ -20,6 +20,20 @@ SEARCHED_FIELDS = (
     "history_length",
 )
 """The `TrainConfig` fields a trial sets; the rest come from the base config."""
+
+
+def searched_values(values):
+    """The searched `TrainConfig` fields of a trial's hyperparameter values (`None` where one is missing).
+
+    Query heads are drawn as key/value heads times queries per key/value head,
+    so that every pair divides.
+    """
+    fields = {name: values.get(name) for name in SEARCHED_FIELDS if name != "num_query_heads"}
+    if "num_key_value_heads" in values and "queries_per_kv_head" in values:
+        fields["num_query_heads"] = values["num_key_value_heads"] * values["queries_per_kv_head"]
+    else:
+        fields["num_query_heads"] = None
+    return fields
 
 class RankerHyperModel(keras_tuner.HyperModel):
     """Builds and fits `PhoenixRanker` for the hyperparameter values of a trial.
@@ -46,21 +60,14 @@ class RankerHyperModel(keras_tuner.HyperModel):
     def _draw(self, hp):
         """Registers the space in `hp` (once) and returns the trial's values of the searched fields."""
         space = self.space
-        num_key_value_heads = hp.Choice("num_key_value_heads", list(space.num_key_value_heads))
-        queries_per_kv_head = hp.Choice("queries_per_kv_head", list(space.queries_per_kv_head))
-        return {
-            "num_layers": hp.Int("num_layers", *space.num_layers),
-            "emb_size": hp.Int("emb_size", *space.emb_size, step=space.emb_size_step),
-            "num_query_heads": num_key_value_heads * queries_per_kv_head,
-            "num_key_value_heads": num_key_value_heads,
-            "widening_factor": hp.Float(
-                "widening_factor", *space.widening_factor, step=space.widening_factor_step
-            ),
-            "learning_rate": hp.Float("learning_rate", *space.learning_rate, sampling="log"),
-            "history_length": hp.Int(
-                "history_length", *space.history_length, step=2, sampling="log"
-            ),
-        }
+        hp.Choice("num_key_value_heads", list(space.num_key_value_heads))
+        hp.Choice("queries_per_kv_head", list(space.queries_per_kv_head))
+        hp.Int("num_layers", *space.num_layers)
+        hp.Int("emb_size", *space.emb_size, step=space.emb_size_step)
+        hp.Float("widening_factor", *space.widening_factor, step=space.widening_factor_step)
+        hp.Float("learning_rate", *space.learning_rate, sampling="log")
+        hp.Int("history_length", *space.history_length, step=2, sampling="log")
+        return searched_values(hp.values)
 
     def declare_hyperparameters(self, hp):
         self._draw(hp)

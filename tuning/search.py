@@ -19,7 +19,6 @@ import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import shutil  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -28,17 +27,18 @@ from keras_tuner.engine.trial import TrialStatus  # noqa: E402
 
 from app.cli import UserError  # noqa: E402
 from app.cli import add_data_flags  # noqa: E402
+from app.cli import add_hidden_alias  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
 from app.config import add_config_flags  # noqa: E402
 from app.config import config_from_args  # noqa: E402
 from app.data import resolved_data_flags  # noqa: E402
 from app.data import load_data  # noqa: E402
-from app.evaluation import evaluation_lists_for  # noqa: E402
-from app.fit import BACKUP_DIR  # noqa: E402
-from app.fit import BEST_WEIGHTS_FILE  # noqa: E402
-from app.fit import REQUEST_FILE  # noqa: E402
-from app.fit import train_and_report  # noqa: E402
+from app.list_evaluation import evaluation_lists_for  # noqa: E402
+from app.training_run import BACKUP_DIR  # noqa: E402
+from app.training_run import BEST_WEIGHTS_FILE  # noqa: E402
+from app.training_run import start_run_dir  # noqa: E402
+from app.training_run import train_and_report  # noqa: E402
 from tuning.leaderboard import leaderboard_markdown  # noqa: E402
 from tuning.leaderboard import leaderboard_rows  # noqa: E402
 from tuning.leaderboard import write_leaderboard_csv  # noqa: E402
@@ -62,7 +62,7 @@ def build_parser():
         "learning rate and history length with KerasTuner (objective: val_ndcg@10, maximised), "
         "then retrain the best configuration and save it with app.fit's report. Run the same "
         "command again to resume an interrupted search (finished trials are not run again) or, "
-        "with a larger --max-trials, to extend a finished one. The config flags of searched fields "
+        "with a larger --max_trials, to extend a finished one. The config flags of searched fields "
         f"({', '.join('--' + name for name in SEARCHED_FIELDS)}) are refused.",
     )
     add_config_flags(parser)
@@ -83,9 +83,7 @@ def build_parser():
         "random draws uniformly",
     )
     parser.add_argument(
-        "--max-trials",
         "--max_trials",
-        dest="max_trials",
         type=int,
         default=10,
         help="trials in all, counting finished ones of an earlier run of the same search "
@@ -97,9 +95,7 @@ def build_parser():
         help="where the tuner keeps its projects (default: %(default)s)",
     )
     parser.add_argument(
-        "--project-name",
         "--project_name",
-        dest="project_name",
         default=None,
         help="the search's folder in --directory and the name of its model "
         "(default: <config>-<tuner>)",
@@ -111,11 +107,12 @@ def build_parser():
     )
     parser.add_argument(
         "--output_dir",
-        "--output-dir",
-        dest="output_dir",
         default="saved_models",
         help="where the retrained best model and its report go (default: %(default)s)",
     )
+    add_hidden_alias(parser, "--max-trials", "max_trials", type=int)
+    add_hidden_alias(parser, "--project-name", "project_name")
+    add_hidden_alias(parser, "--output-dir", "output_dir")
     return parser
 
 
@@ -124,7 +121,7 @@ def checked_request(args):
     if args.tuner not in TUNERS:
         raise UserError(f"Unknown --tuner {args.tuner!r}. Expected one of: {', '.join(TUNERS)}.")
     if args.max_trials < 1:
-        raise UserError(f"--max-trials must be at least 1. Received: --max-trials {args.max_trials}.")
+        raise UserError(f"--max_trials must be at least 1. Received: --max_trials {args.max_trials}.")
     searched = [name for name in SEARCHED_FIELDS if getattr(args, name, None) is not None]
     if searched:
         raise UserError(
@@ -148,7 +145,7 @@ def check_resumable(project_dir, request, overwrite):
         changed = sorted(key for key in request if previous.get(key) != request[key])
         raise UserError(
             f"{project_dir} holds a search started with other settings ({', '.join(changed)} "
-            "differ). Pass --overwrite to start it over, or --project-name to start another."
+            "differ). Pass --overwrite to start it over, or --project_name to start another."
         )
 
 
@@ -160,28 +157,20 @@ def directory_size(path):
 def retrain_best(best_config, data, flags, output_dir, run_name, data_seconds):
     """Retrains `best_config` from scratch as app.fit would, unless that exact run is already saved."""
     request = {"config": dataclasses.asdict(best_config), "data": flags}
-    run_dir = output_dir / run_name
     report_path = output_dir / f"{run_name}.json"
-    resuming = (run_dir / BACKUP_DIR).exists() and (
-        (run_dir / REQUEST_FILE).is_file()
-        and json.loads((run_dir / REQUEST_FILE).read_text()) == request
-    )
-    if not resuming and report_path.is_file() and (output_dir / f"{run_name}.keras").is_file():
+    unfinished = (output_dir / run_name / BACKUP_DIR).exists()
+    if not unfinished and report_path.is_file() and (output_dir / f"{run_name}.keras").is_file():
         report = json.loads(report_path.read_text())
         if report.get("config") == request["config"] and report.get("data_flags") == flags:
             logger.info("The best configuration is already retrained in %s: keeping it.", report_path)
             return
-    if resuming:
-        logger.info("Resuming the interrupted retraining in %s.", run_dir)
+    if start_run_dir(output_dir, run_name, request):
+        logger.info("Resuming the interrupted retraining in %s.", output_dir / run_name)
     else:
         logger.info("Retraining the best configuration from scratch as %s.", run_name)
-        shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / REQUEST_FILE).write_text(json.dumps(request, indent=2))
     started = time.perf_counter()
     lists = evaluation_lists_for(best_config, data)
     keras.backend.clear_session()
-    keras.utils.set_random_seed(best_config.seed)
     train_and_report(
         best_config,
         data,
@@ -192,7 +181,7 @@ def retrain_best(best_config, data, flags, output_dir, run_name, data_seconds):
         data_seconds + time.perf_counter() - started,
     )
     # The best epoch's weights are in `<run_name>.keras` now; keep one copy only.
-    (run_dir / BEST_WEIGHTS_FILE).unlink(missing_ok=True)
+    (output_dir / run_name / BEST_WEIGHTS_FILE).unlink(missing_ok=True)
 
 
 @exits_cleanly_on_user_error

@@ -1,9 +1,10 @@
-"""Shape statistics of a preprocessed build, and the tolerances within which the synthetic twin must match the
-real slice (both preprocessed the same way, with filters 2 and 1)."""
+"""Test helper: shape statistics of a preprocessed build, and the tolerances within which the synthetic twin must
+match the real slice (both preprocessed the same way, with filters 2 and 1)."""
 
 import numpy as np
 import pandas as pd
 
+from datasets.actions import ADDTOCART, TRANSACTION, VIEW
 from datasets.retail_rocket.preprocess import VisitorSequences
 
 # name -> (kind, tolerance): "abs" allows |twin - real| <= tolerance, "rel" allows it <= tolerance * |real|.
@@ -36,9 +37,9 @@ def twin_statistics(sequences: VisitorSequences) -> dict:
     position = np.arange(len(visitor)) - sequences.offsets[:-1][visitor]  # [N]
     action = sequences.action
     frame = pd.DataFrame({"visitor": visitor, "item": sequences.item_id, "position": position})
-    first_view = _first_position(frame, action == 1)
-    first_cart = _first_position(frame, action == 2)
-    is_view, is_cart, is_buy = action == 1, action == 2, action == 3
+    first_view = _first_position(frame, action == VIEW)
+    first_cart = _first_position(frame, action == ADDTOCART)
+    is_view, is_cart, is_buy = action == VIEW, action == ADDTOCART, action == TRANSACTION
     repeat_view = is_view & (first_view < position)
     item_counts = np.unique(sequences.item_id, return_counts=True)[1]
     top = np.sort(item_counts)[::-1][: max(1, len(item_counts) // 100)]

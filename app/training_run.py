@@ -1,0 +1,214 @@
+"""One training run in its folder: train with validation and backups, export, report. Shared by `app.fit` and
+`tuning.search`.
+
+A run `<output_dir>/<run_name>/` holds `request.json` (the config and data flags that started it), the backup
+while it trains, the CSV and TensorBoard logs and the best epoch's weights; the run writes
+`<output_dir>/<run_name>.keras`, `.json` and two plots beside it.
+"""
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import time
+
+import keras
+
+from app.cli import UserError
+from app.list_evaluation import dataset_entry, evaluate_all
+from app.plots import plot_comparison, plot_training_curves, read_training_log
+from app.progress import CompactProgressBar
+from app.report import comparison_table, write_report
+from app.resuming import EpochBackup, ResumableEarlyStopping, completed_epochs
+from app.saved_runs import load_ranker
+from app.training import MONITOR, compiled_ranker, export_ranker, training_batches
+
+logger = logging.getLogger("app.training_run")
+
+REQUEST_FILE = "request.json"
+BACKUP_DIR = "backup"
+LOG_FILE = "training_log.csv"
+BEST_WEIGHTS_FILE = "best.weights.h5"
+
+
+def find_interrupted_run(output_dir, request):
+    """The name of an unfinished run (its backup still there) started with the same request."""
+    for request_path in sorted(output_dir.glob(f"*/{REQUEST_FILE}")):
+        run_dir = request_path.parent
+        if (run_dir / BACKUP_DIR).exists() and json.loads(request_path.read_text()) == request:
+            return run_dir.name
+    return None
+
+
+def start_run_dir(output_dir, run_name, request):
+    """Creates (or keeps, to resume) the folder of run `run_name` and records its request.
+
+    A folder whose backup was made by the same request is kept and resumed;
+    anything else under that name is removed first.
+
+    Returns:
+        True when the run resumes from a backup.
+    """
+    run_dir = output_dir / run_name
+    request_path = run_dir / REQUEST_FILE
+    resuming = (run_dir / BACKUP_DIR).exists() and request_path.is_file() and (
+        json.loads(request_path.read_text()) == request
+    )
+    if not resuming:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    request_path.write_text(json.dumps(request, indent=2))
+    return resuming
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of every epoch (the first includes compilation)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
+    """Keras' `TerminateOnNaN`, remembering where the loss stopped being finite instead of printing it.
+
+    After `fit`, `non_finite` is `None`, or `(epoch, batch, loss)` of the first
+    batch whose loss was NaN or infinite.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.non_finite = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)) and self.non_finite is None:
+            self.non_finite = (self._epoch, batch, float(loss))
+            self.model.stop_training = True
+
+
+def train(config, data, run_dir, lists):
+    """Fits with validation every epoch, keeping the best weights by `val_ndcg@10`.
+
+    A run resumed from its backup goes on exactly where it stopped: from the
+    backed-up weights and epoch, at the same place in the training stream, with
+    early stopping's and the checkpoint's best score as they were. A loss that
+    turns NaN or infinite stops the run with a `UserError`; the run's weights
+    (backup and best epoch) are deleted, so no model file is left behind.
+
+    Returns:
+        The model with its best epoch's weights, and the seconds of each epoch run now.
+    """
+    # Seeded here, right before the weights are drawn: building a dataset consumes Python's global random
+    # state (TFDS), so a seed set earlier would give other weights when the data was built in this process.
+    keras.utils.set_random_seed(config.seed)
+    model = compiled_ranker(config)
+    log_path = run_dir / LOG_FILE
+    best_weights = run_dir / BEST_WEIGHTS_FILE
+    done = completed_epochs(run_dir / BACKUP_DIR)
+    previous_scores = read_training_log(log_path).get(MONITOR, [])[:done] if log_path.exists() else []
+    timer = EpochTimer()
+    stopper = StopOnNonFiniteLoss()
+    callbacks = [
+        stopper,
+        EpochBackup(run_dir / BACKUP_DIR),
+        keras.callbacks.ModelCheckpoint(
+            str(best_weights),
+            monitor=MONITOR,
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=max(previous_scores, default=None),
+        ),
+        ResumableEarlyStopping(previous_scores, monitor=MONITOR, mode="max", patience=config.patience),
+        keras.callbacks.CSVLogger(str(log_path), append=True),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
+        timer,
+        CompactProgressBar(verbose=2 if os.environ.get("CI") else 1),
+    ]
+    model.fit(
+        training_batches(config, data).skip(done * config.steps_per_epoch),
+        epochs=config.epochs,
+        initial_epoch=done,
+        steps_per_epoch=config.steps_per_epoch,
+        validation_data=lists["validation"].dataset(config.eval_batch_size),
+        callbacks=callbacks,
+        verbose=0,
+    )
+    if stopper.non_finite is not None:
+        epoch, batch, loss = stopper.non_finite
+        best_weights.unlink(missing_ok=True)
+        shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
+        raise UserError(
+            f"The training loss became {loss} at epoch {epoch + 1}, step {batch + 1}; training stopped and no "
+            f"model was saved. Lower --learning_rate (it was {config.learning_rate:g}) or check the data."
+        )
+    if best_weights.exists():
+        model.load_weights(best_weights)
+    return model, timer.seconds
+
+
+def train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds):
+    """Trains in `<output_dir>/<run_name>/`, then writes `<run_name>.keras`, `.json` and the plots.
+
+    The report is what `app.evaluate` reproduces. The run directory must exist
+    (`start_run_dir`); a backup in it is resumed.
+
+    Args:
+        config: the `TrainConfig` to train.
+        data: the loaded dataset (`app.data.load_data`).
+        lists: `{split: EvaluationLists}` for validation and test.
+        flags: the data flags, saved in the report for `app.evaluate`.
+        output_dir: `Path` of the run's files.
+        run_name: name of the run's files.
+        data_seconds: time it took to load `data` and `lists`, for the report.
+
+    Returns:
+        The report written to `<output_dir>/<run_name>.json`.
+    """
+    run_dir = output_dir / run_name
+    model, epoch_seconds = train(config, data, run_dir, lists)
+    model_path = export_ranker(model, config, output_dir / f"{run_name}.keras")
+
+    # Report what the saved file does, exactly as `app.evaluate` will see it.
+    started = time.perf_counter()
+    metrics = evaluate_all(load_ranker(model_path), config, data, lists)
+    evaluation_seconds = time.perf_counter() - started
+    steady = epoch_seconds[1:] or epoch_seconds
+    examples_per_epoch = config.steps_per_epoch * config.batch_size
+    report = {
+        "config": dataclasses.asdict(config),
+        "dataset": dataset_entry(data),
+        "data_flags": flags,
+        "run_name": run_name,
+        "model_path": str(model_path),
+        "backend": keras.backend.backend(),
+        "timings": {
+            "data_seconds": data_seconds,
+            "epoch_seconds": epoch_seconds,
+            "train_seconds": sum(epoch_seconds),
+            "examples_per_s": examples_per_epoch * len(steady) / sum(steady) if steady else None,
+            "evaluation_seconds": evaluation_seconds,
+            "note": "epochs run in this process; the first includes JIT compilation",
+        },
+        "metrics": metrics,
+    }
+    write_report(output_dir / f"{run_name}.json", report)
+    plot_training_curves(read_training_log(run_dir / LOG_FILE), output_dir / f"{run_name}.curves.png")
+    plot_comparison(metrics["test"], output_dir / f"{run_name}.comparison.png", f"{run_name}: test")
+    for split in ("validation", "test"):
+        print(comparison_table(metrics[split], f"{run_name}: {split}"), end="\n\n")
+    print(f"Saved {model_path} and {output_dir / (run_name + '.json')}")
+    return report

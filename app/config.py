@@ -4,6 +4,7 @@ import argparse
 import dataclasses
 import inspect
 import json
+import math
 from dataclasses import dataclass
 
 from app.model import PhoenixRanker
@@ -76,6 +77,21 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type is float and not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise ConfigError(f"`{field.name}` must be a finite number. Received: {field.name}={value}.")
+        for name in ("learning_rate", "widening_factor", "max_age_hours", "logit_cap"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"`{name}` must be positive. Received: {name}={getattr(self, name)}.")
+        for name in ("weight_decay", "transaction_weight", "addtocart_weight", "view_weight", "popularity_alpha"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"`{name}` must be at least 0. Received: {name}={getattr(self, name)}.")
+        if not any(self.action_weights):
+            raise ConfigError(
+                "At least one action weight must be positive. Received: transaction_weight, addtocart_weight "
+                "and view_weight all 0."
+            )
         minimums = {
             "emb_size": 1, "num_layers": 1, "num_query_heads": 1, "num_key_value_heads": 1, "key_size": 1,
             "num_hashes": 1, "visitor_buckets": 2, "item_buckets": 2, "category_buckets": 2,

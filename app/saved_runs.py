@@ -2,34 +2,97 @@
 
 import json
 import logging
+import zipfile
 from pathlib import Path
 
+import keras
+
+import app.model  # noqa: F401  (registers the ranker, its layers, loss and metrics for loading)
 from app.cli import UserError
 from app.config import ConfigError
 from app.config import TrainConfig
 from app.data import DATA_FLAG_NAMES
+from layers.registration import PACKAGE
 
 logger = logging.getLogger("app.saved_runs")
 
+RANKER_INPUTS = (
+    "visitor_id", "history_item_id", "history_category_id", "history_action", "history_age_hours",
+    "candidate_item_id", "candidate_category_id",
+)
+"""The input names of a `PhoenixRanker`."""
 
-def load_ranker(path):
-    """Loads a `.keras` ranker; a missing or unreadable file becomes a one-line `UserError`."""
-    import keras
+_ZIP_SIGNATURE = b"PK\x03\x04"
 
-    import app.model  # noqa: F401  (registers the model, its layers, loss and metrics)
 
+def _saved_model_header(path):
+    """The `config.json` and `metadata.json` of a `.keras` archive, or a `UserError` saying what the file is."""
+    with open(path, "rb") as file:
+        start = file.read(4)
+    if start != _ZIP_SIGNATURE:
+        raise UserError(
+            f"{path} is not a .keras file: a .keras file is a zip archive, this one starts with {start!r}. "
+            "Pass the .keras file that `python -m app.fit` wrote."
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+            if damaged is not None:
+                raise zipfile.BadZipFile(f"member {damaged} fails its CRC check")
+            config = json.loads(archive.read("config.json"))
+            metadata = json.loads(archive.read("metadata.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as error:
+        raise UserError(
+            f"{path} is truncated or corrupt ({error}). Copy it again, or retrain it with `python -m app.fit`."
+        ) from None
+    return config, metadata
+
+
+def load_project_model(path, class_name, input_names):
+    """Loads a `.keras` model of this project after checking, before anything heavy, that it is one.
+
+    Each failure is a one-line `UserError` that says which it is: no file, not
+    a `.keras` archive, a truncated or corrupt archive, a model of another kind
+    (class or inputs), or a model this version of the project cannot rebuild.
+
+    Args:
+        path: the `.keras` file.
+        class_name: the registered class the file must hold, e.g. "PhoenixRanker".
+        input_names: the model's input names, checked once it is loaded.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"No model file at {path}. Train one with `python -m app.fit` first.")
+    config, metadata = _saved_model_header(path)
+    expected = f"{PACKAGE}>{class_name}"
+    found = config.get("registered_name") or config.get("class_name")
+    if found != expected:
+        raise UserError(
+            f"{path} holds a {found} model, not a {class_name} of this project ({expected}). Pass a .keras file "
+            f"written by `python -m app.fit`."
+        )
+    saved_by = metadata.get("keras_version", "an unknown Keras version")
     try:
-        return keras.saving.load_model(path, compile=False)
+        model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 (any failure to rebuild the file is the same user error)
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(
-            f"Could not load {path} ({type(error).__name__}: {first_line[:200]}). It was probably "
-            "made by an incompatible version of this project or of Keras: retrain it with "
-            "`python -m app.fit`."
-        ) from error
+            f"Could not rebuild the {class_name} in {path} (saved with Keras {saved_by}; this is Keras "
+            f"{keras.__version__}): {type(error).__name__}: {first_line[:200]}. It was made by an incompatible "
+            "version of this project: retrain it with `python -m app.fit`."
+        ) from None
+    names = sorted(tensor.name for tensor in model.inputs)
+    if names != sorted(input_names):
+        raise UserError(
+            f"{path} holds a {class_name} with inputs {names}, expected {sorted(input_names)}: it was made by an "
+            "incompatible version of this project. Retrain it with `python -m app.fit`."
+        )
+    return model
+
+
+def load_ranker(path):
+    """Loads a `.keras` ranker (`load_project_model` with `PhoenixRanker`'s class and inputs)."""
+    return load_project_model(path, "PhoenixRanker", RANKER_INPUTS)
 
 
 def load_run_report(model_path):

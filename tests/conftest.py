@@ -1,4 +1,4 @@
-"""Shared test helpers: the default backend, mixed precision and `.keras` reloading."""
+"""Shared test fixtures: the default backend and the retail_rocket builds."""
 
 import os
 
@@ -6,28 +6,6 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
-
-
-@pytest.fixture
-def mixed_bfloat16():
-    """Runs a test under the `mixed_bfloat16` policy and restores `float32` after."""
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
-@pytest.fixture
-def reload_model(tmp_path):
-    """Returns a function that saves a model to `.keras` and loads it back."""
-
-    def reload(model):
-        path = tmp_path / "model.keras"
-        model.save(path)
-        return keras.saving.load_model(path)
-
-    return reload
 
 
 # --- retail_rocket builds for the data tests (datasets/loading.py): built once per session into a tmp dir ---

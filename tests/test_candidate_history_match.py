@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from layer_checks import run_layer_test
 
 from layers.candidate_history_match import CandidateHistoryMatch
 
@@ -43,8 +44,23 @@ def test_each_candidate_only_sees_itself():
     np.testing.assert_allclose(single[:, 0], whole[:, 2], atol=1e-6)
 
 
-def test_config_round_trip_and_validation():
-    layer = CandidateHistoryMatch(max_age_hours=10.0)
-    assert CandidateHistoryMatch.from_config(layer.get_config()).max_age_hours == 10.0
+def test_layer_checks():
+    rng = np.random.default_rng(2)
+    history = rng.integers(0, 9, (2, 6)).astype("int32")
+    run_layer_test(
+        CandidateHistoryMatch,
+        {"max_age_hours": 10.0, "name": "match"},
+        (
+            rng.integers(0, 9, (2, 4)).astype("int32"),
+            history,
+            np.where(history > 0, rng.integers(1, 4, (2, 6)), 0).astype("int32"),
+            (rng.random((2, 6)) * 20).astype("float32"),
+        ),
+        expected_output_shape=(2, 4, CandidateHistoryMatch.num_features),
+        mixed_precision_output_dtype="float32",
+    )
+
+
+def test_bad_arguments():
     with pytest.raises(ValueError, match="Received"):
         CandidateHistoryMatch(max_age_hours=0)

@@ -1,7 +1,7 @@
-import keras
 import numpy as np
 import pytest
 from keras import ops
+from layer_checks import run_layer_test
 
 from layers import CandidateIsolationMask
 
@@ -89,23 +89,11 @@ def test_float_masks_are_accepted():
     )
 
 
-def test_config_symbolic_and_save_round_trip(reload_model):
-    layer = CandidateIsolationMask(name="mask")
-    restored = CandidateIsolationMask.from_config(layer.get_config())
-    assert restored.get_config() == layer.get_config()
-    history_in = keras.Input((3,), dtype="bool")
-    candidates_in = keras.Input((2,), dtype="bool")
-    outputs = layer(history_in, candidates_in)
-    assert tuple(outputs.shape) == (None, 6, 6)
-    assert keras.backend.standardize_dtype(outputs.dtype) == "bool"
-    model = keras.Model([history_in, candidates_in], outputs)
-    inputs = [np.array([[0, 1, 1]], bool), np.array([[1, 0]], bool)]
-    np.testing.assert_array_equal(
-        ops.convert_to_numpy(reload_model(model)(inputs)), ops.convert_to_numpy(model(inputs))
+def test_layer_checks():
+    run_layer_test(
+        CandidateIsolationMask,
+        {"name": "mask"},
+        (np.array([[0, 1, 1], [1, 1, 1]], bool), np.array([[1, 0], [1, 1]], bool)),
+        expected_output_shape=(2, 6, 6),
+        expected_output_dtype="bool",
     )
-
-
-def test_mixed_bfloat16(mixed_bfloat16):
-    out = CandidateIsolationMask()(np.array([[0.0, 1.0]], "float32"), np.array([[1.0]], "float32"))
-    assert keras.backend.standardize_dtype(out.dtype) == "bool"
-    np.testing.assert_array_equal(ops.convert_to_numpy(out)[0].astype(int), mask_of([0, 1], [1]))

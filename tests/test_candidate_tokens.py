@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from layer_checks import run_layer_test
 
 from layers import CandidateTokens
 
@@ -15,3 +16,10 @@ def test_takes_the_last_candidate_tokens(num_candidates):
     out = np.asarray(CandidateTokens()(tokens, candidate_ids))
     np.testing.assert_array_equal(out, tokens[:, -num_candidates:])
     assert CandidateTokens().compute_output_shape((2, None, 3), (2, num_candidates)) == (2, num_candidates, 3)
+
+
+def test_layer_checks():
+    tokens = np.random.default_rng(1).normal(size=(2, 9, 4)).astype("float32")
+    run_layer_test(
+        CandidateTokens, {"name": "candidates"}, (tokens, np.ones((2, 3), "int32")), expected_output_shape=(2, 3, 4)
+    )

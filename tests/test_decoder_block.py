@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from layer_checks import run_layer_test
 
 from layers import DecoderBlock, ffn_width
 
@@ -66,15 +67,14 @@ def test_matches_formula():
     assert len(layer.weights) == 11  # 4 norm scales, 4 attention and 3 ffn kernels
 
 
-def test_config_symbolic_and_save_round_trip(reload_model):
-    keras.utils.set_random_seed(0)
-    layer = DecoderBlock(4, 2, 4, widening_factor=3.0, logit_cap=None, name="block")
-    assert DecoderBlock.from_config(layer.get_config()).get_config() == layer.get_config()
-    model = block_model(layer)
-    assert tuple(model.output.shape) == (None, TIME, DIM)
-    inputs = block_inputs(np.random.default_rng(2))
-    np.testing.assert_array_equal(
-        ops.convert_to_numpy(reload_model(model)(inputs)), ops.convert_to_numpy(model(inputs))
+def test_layer_checks():
+    run_layer_test(
+        DecoderBlock,
+        {"num_query_heads": 4, "num_key_value_heads": 2, "key_size": 4, "widening_factor": 3.0,
+         "logit_cap": None, "name": "block"},
+        tuple(block_inputs(np.random.default_rng(2))),
+        expected_output_shape=(BATCH, TIME, DIM),
+        expected_num_trainable_weights=11,  # 4 norms, 4 attention projections, 3 feed-forward matrices
     )
 
 
@@ -82,12 +82,8 @@ def test_fit_lowers_loss():
     fit_lowers_loss(DecoderBlock(4, 2, 4))
 
 
-def test_mixed_bfloat16_fit_lowers_loss(mixed_bfloat16):
-    layer = DecoderBlock(4, 2, 4)
-    out = layer(*block_inputs(np.random.default_rng(3)))
-    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
-    assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in layer.weights)
-    fit_lowers_loss(DecoderBlock(4, 2, 4))
+def test_mixed_bfloat16_fit_lowers_loss():
+    fit_lowers_loss(DecoderBlock(4, 2, 4, dtype="mixed_bfloat16"))
 
 
 @pytest.mark.parametrize(

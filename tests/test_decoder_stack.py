@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from layer_checks import run_layer_test
 
 from layers import CandidateIsolationMask, DecoderStack, SequencePositions
 
@@ -88,24 +89,22 @@ def test_candidates_are_isolated_and_padding_is_invisible():
     )
 
 
-def test_config_symbolic_and_save_round_trip(reload_model):
-    keras.utils.set_random_seed(0)
-    layer = DecoderStack(2, 4, 2, 4, widening_factor=1.5, attn_output_multiplier=0.3, name="stack")
-    assert DecoderStack.from_config(layer.get_config()).get_config() == layer.get_config()
-    model = stack_model(layer)
-    assert tuple(model.output.shape) == (None, TIME, DIM)
-    inputs = stack_inputs(np.random.default_rng(2), BATCH)
-    np.testing.assert_array_equal(
-        ops.convert_to_numpy(reload_model(model)(inputs)), ops.convert_to_numpy(model(inputs))
+def test_layer_checks():
+    run_layer_test(
+        DecoderStack,
+        {"num_layers": 2, "num_query_heads": 4, "num_key_value_heads": 2, "key_size": 4, "widening_factor": 1.5,
+         "attn_output_multiplier": 0.3, "name": "stack"},
+        tuple(stack_inputs(np.random.default_rng(2), BATCH)),
+        expected_output_shape=(BATCH, TIME, DIM),
+        expected_num_trainable_weights=22,  # two blocks of 11
     )
 
 
-@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
-def test_fit_lowers_loss(policy, mixed_bfloat16):
-    keras.mixed_precision.set_global_policy(policy)
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_fit_lowers_loss(dtype):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(3)
-    layer = DecoderStack(2, 4, 2, 4)
+    layer = DecoderStack(2, 4, 2, 4, dtype=dtype)
     model = stack_model(layer)
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
     inputs = stack_inputs(rng, BATCH)
@@ -113,7 +112,7 @@ def test_fit_lowers_loss(policy, mixed_bfloat16):
     losses = model.fit(inputs, target, batch_size=BATCH, epochs=4, verbose=0).history["loss"]
     assert np.all(np.isfinite(losses))
     assert losses[-1] < losses[0]
-    expected_dtype = "bfloat16" if policy == "mixed_bfloat16" else "float32"
+    expected_dtype = "bfloat16" if dtype == "mixed_bfloat16" else "float32"
     assert keras.backend.standardize_dtype(model(inputs).dtype) == expected_dtype
 
 

@@ -3,6 +3,9 @@ import numpy as np
 import pytest
 from keras import ops
 
+from layer_checks import run_layer_test
+from references import reference_rotary
+
 from layers import GroupedQueryAttention
 
 pytestmark = pytest.mark.layers
@@ -12,20 +15,6 @@ def random_mask(rng, batch, time):
     """A random `[B, T, T]` mask in which every query may attend to itself."""
     mask = rng.random((batch, time, time)) < 0.6
     return mask | np.eye(time, dtype=bool)[None]
-
-
-def reference_rotary(x, positions, max_wavelength):
-    half = x.shape[-1] // 2
-    inverse_frequency = max_wavelength ** (-np.arange(half) / half)
-    angles = positions[..., None, None].astype(np.float64) * inverse_frequency
-    first, second = x[..., :half], x[..., half:]
-    return np.concatenate(
-        [
-            first * np.cos(angles) - second * np.sin(angles),
-            second * np.cos(angles) + first * np.sin(angles),
-        ],
-        axis=-1,
-    )
 
 
 def reference_attention(layer, x, positions, mask):
@@ -122,39 +111,28 @@ def test_no_biases():
     assert [tuple(w.shape) for w in layer.weights] == [(8, 4, 4), (8, 2, 4), (8, 2, 4), (4, 4, 8)]
 
 
-def test_config_symbolic_and_save_round_trip(reload_model):
-    keras.utils.set_random_seed(0)
-    layer = GroupedQueryAttention(4, 2, 4, attn_output_multiplier=0.5, logit_cap=5.0, name="gqa")
-    restored = GroupedQueryAttention.from_config(layer.get_config())
-    assert restored.get_config() == layer.get_config()
-    x_in = keras.Input((5, 8))
-    positions_in = keras.Input((5,), dtype="int32")
-    mask_in = keras.Input((5, 5), dtype="bool")
-    outputs = layer(x_in, positions_in, mask_in)
-    assert tuple(outputs.shape) == (None, 5, 8)
-    model = keras.Model([x_in, positions_in, mask_in], outputs)
+def test_layer_checks():
     rng = np.random.default_rng(2)
-    inputs = [
-        rng.normal(size=(2, 5, 8)).astype("float32"),
-        np.tile(np.arange(5, dtype="int32"), (2, 1)),
-        random_mask(rng, 2, 5),
-    ]
-    np.testing.assert_array_equal(
-        ops.convert_to_numpy(reload_model(model)(inputs)), ops.convert_to_numpy(model(inputs))
+    run_layer_test(
+        GroupedQueryAttention,
+        {"num_query_heads": 4, "num_key_value_heads": 2, "key_size": 4, "attn_output_multiplier": 0.5,
+         "logit_cap": 5.0, "name": "gqa"},
+        (rng.normal(size=(2, 5, 8)).astype("float32"), np.tile(np.arange(5, dtype="int32"), (2, 1)),
+         random_mask(rng, 2, 5)),
+        expected_output_shape=(2, 5, 8),
+        expected_num_trainable_weights=4,  # query, key, value and output projections
     )
 
 
-def test_mixed_bfloat16(mixed_bfloat16):
+def test_mixed_bfloat16_stays_close_to_the_reference():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(3)
     x = rng.normal(size=(2, 5, 8)).astype("float32")
     positions = np.tile(np.arange(5, dtype="int32"), (2, 1))
     mask = random_mask(rng, 2, 5)
     mask[0, 1] = False
-    layer = GroupedQueryAttention(4, 2, 4, logit_cap=3.0)
+    layer = GroupedQueryAttention(4, 2, 4, logit_cap=3.0, dtype="mixed_bfloat16")
     out = layer(x, positions, mask)
-    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
-    assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in layer.weights)
     out = ops.convert_to_numpy(ops.cast(out, "float32"))
     np.testing.assert_array_equal(out[0, 1], 0.0)
     expected = reference_attention(layer, x, positions, mask)

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from layer_checks import run_layer_test
 
 from layers import LogBucketEmbedding
 
@@ -36,22 +37,19 @@ def test_output_is_the_bucket_row():
     np.testing.assert_array_equal(out, table[reference_buckets(AGES, 9, 1000.0)])
 
 
-def test_config_symbolic_and_save_round_trip(reload_model):
-    keras.utils.set_random_seed(0)
-    layer = LogBucketEmbedding(num_buckets=9, output_dim=4, max_value=1000.0, name="age")
-    assert LogBucketEmbedding.from_config(layer.get_config()).get_config() == layer.get_config()
-    inputs = keras.Input((5,))
-    outputs = layer(inputs)
-    assert tuple(outputs.shape) == (None, 5, 4)
-    model = keras.Model(inputs, outputs)
-    np.testing.assert_array_equal(
-        ops.convert_to_numpy(reload_model(model)(AGES)), ops.convert_to_numpy(model(AGES))
+def test_layer_checks():
+    run_layer_test(
+        LogBucketEmbedding,
+        {"num_buckets": 9, "output_dim": 4, "max_value": 1000.0, "name": "age"},
+        AGES,
+        expected_output_shape=(2, 5, 4),
+        expected_num_trainable_weights=1,
     )
 
 
-def test_mixed_bfloat16_buckets_ages_in_float32(mixed_bfloat16):
+def test_mixed_bfloat16_buckets_ages_in_float32():
     num_buckets, max_value = 64, 10000.0
-    layer = LogBucketEmbedding(num_buckets=num_buckets, output_dim=4, max_value=max_value)
+    layer = LogBucketEmbedding(num_buckets=num_buckets, output_dim=4, max_value=max_value, dtype="mixed_bfloat16")
     # Ages that bfloat16 would round across a bucket boundary.
     ages = np.linspace(0.0, max_value, 2001, dtype="float32")[None, :]
     out = layer(ages)

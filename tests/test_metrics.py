@@ -4,13 +4,16 @@ import math
 
 import numpy as np
 import pytest
+from layer_checks import run_metric_test
 
 from app.list_metrics import METRIC_KEYS, roc_auc, score_lists
 from app.metrics import (
     ActionAUC,
     ActionBinaryAccuracy,
     HitRate,
+    HitRateFromLogits,
     MeanActionProbability,
+    MRRFromLogits,
     NDCGFromLogits,
     training_metrics,
 )
@@ -128,3 +131,38 @@ def test_training_metric_names():
     names = [metric.name for metric in training_metrics()]
     assert names[:3] == ["ndcg@10", "hr@10", "mrr"]
     assert "auc_transaction" in names and "p_view_neg" in names
+
+
+# One batch without ties for the metric checks: list 0 ranks its transaction 2nd, list 1 its view 1st; the last
+# candidate of list 1 is padding.
+CHECK_LABELS = np.array([[NONE, TRANSACTION, NONE], [VIEW, NONE, TRANSACTION]], "float32")
+CHECK_LOGITS = np.array(
+    [[[3.0, 3.0, 3.0], [1.0, 1.0, 1.0], [-2.0, -2.0, -2.0]], [[2.0, 2.0, 2.0], [0.0, 0.0, 0.0], [9.0, 9.0, 9.0]]],
+    "float32",
+)
+CHECK_MASK = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]], "float32")
+CHECK_GRADES = np.array([[0.0, 3.0, 0.0], [1.0, 0.0, 3.0]], "float32")
+def sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+CHECK_SCORES = np.array([[0.9, 0.5, 0.1], [0.8, 0.2, 0.9]], "float32")
+
+
+@pytest.mark.parametrize(
+    "metric_class, init_kwargs, inputs, expected",
+    [
+        (HitRate, {"k": 1, "seed": 3, "name": "hr@1"}, "scores", 0.5),
+        (HitRateFromLogits, {"k": 1, "name": "hr@1"}, "logits", 0.5),
+        (NDCGFromLogits, {"k": 10, "name": "ndcg@10"}, "logits", ((7 / math.log2(3)) / 7 + 1.0) / 2),
+        (MRRFromLogits, {"name": "mrr"}, "logits", (0.5 + 1.0) / 2),
+        (ActionAUC, {"action": "view"}, "logits", 2 / 3),
+        (ActionBinaryAccuracy, {"action": "transaction"}, "logits", 3 / 5),
+        (MeanActionProbability, {"action": "view", "happened": True}, "logits", (sigmoid(1.0) + sigmoid(2.0)) / 2),
+    ],
+)
+def test_metric_checks(metric_class, init_kwargs, inputs, expected):
+    if inputs == "scores":
+        run_metric_test(metric_class, init_kwargs, CHECK_GRADES, CHECK_SCORES, CHECK_MASK, expected)
+    else:
+        run_metric_test(metric_class, init_kwargs, CHECK_LABELS, CHECK_LOGITS, CHECK_MASK, expected, rtol=1e-5)

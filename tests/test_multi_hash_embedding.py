@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from keras import ops
 
+from layer_checks import run_layer_test
+
 from layers import MultiHashEmbedding
 
 pytestmark = pytest.mark.layers
@@ -196,27 +198,19 @@ def test_forward_matches_tables_and_projection():
     assert len(layer.weights) == 4  # three tables and a bias-free projection
 
 
-def test_config_symbolic_and_save_round_trip(reload_model):
-    keras.utils.set_random_seed(0)
-    layer = MultiHashEmbedding(num_buckets=40, output_dim=8, num_hashes=3, seed=5, name="ids")
-    restored = MultiHashEmbedding.from_config(layer.get_config())
-    assert restored.get_config() == layer.get_config()
-
-    inputs = keras.Input((5,), dtype="int32")
-    outputs = layer(inputs)
-    assert tuple(outputs.shape) == (None, 5, 8)
-    model = keras.Model(inputs, outputs)
-    ids = np.array([[0, 3, 77, 2**31 - 1, -1]], np.int32)
-    np.testing.assert_array_equal(
-        ops.convert_to_numpy(reload_model(model)(ids)), ops.convert_to_numpy(model(ids))
+def test_layer_checks():
+    run_layer_test(
+        MultiHashEmbedding,
+        {"num_buckets": 40, "output_dim": 8, "num_hashes": 3, "seed": 5, "name": "ids"},
+        np.array([[0, 3, 77, 2**31 - 1, -1], [5, 6, 7, 8, 9]], np.int32),
+        expected_output_shape=(2, 5, 8),
+        expected_num_trainable_weights=4,  # three tables and a bias-free projection
     )
 
 
-def test_mixed_bfloat16(mixed_bfloat16):
-    layer = MultiHashEmbedding(num_buckets=40, output_dim=8)
+def test_padding_stays_zero_under_mixed_bfloat16():
+    layer = MultiHashEmbedding(num_buckets=40, output_dim=8, dtype="mixed_bfloat16")
     out = layer(np.array([[0, 3, 77]], np.int64))
-    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
-    assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in layer.weights)
     np.testing.assert_array_equal(ops.convert_to_numpy(ops.cast(out, "float32"))[0, 0], 0.0)
 
 

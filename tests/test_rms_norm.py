@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from layer_checks import run_layer_test
 
 from layers import RMSNorm
 
@@ -32,22 +33,14 @@ def test_scale_starts_at_ones():
     np.testing.assert_array_equal(ops.convert_to_numpy(layer.scale), [1.0, 1.0])
 
 
-def test_config_symbolic_and_save_round_trip(reload_model):
-    layer = RMSNorm(epsilon=1e-4, name="norm")
-    assert RMSNorm.from_config(layer.get_config()).get_config() == layer.get_config()
-    inputs = keras.Input((3, 8))
-    outputs = layer(inputs)
-    assert tuple(outputs.shape) == (None, 3, 8)
-    model = keras.Model(inputs, outputs)
-    layer.scale.assign(np.arange(1, 9, dtype="float32"))
+def test_layer_checks():
     x = np.random.default_rng(1).normal(size=(2, 3, 8)).astype("float32")
-    np.testing.assert_array_equal(
-        ops.convert_to_numpy(reload_model(model)(x)), ops.convert_to_numpy(model(x))
-    )
+    run_layer_test(RMSNorm, {"epsilon": 1e-4, "name": "norm"}, x, expected_output_shape=(2, 3, 8),
+                   expected_num_trainable_weights=1)
 
 
-def test_mixed_bfloat16_computes_in_float32(mixed_bfloat16):
-    layer = RMSNorm()
+def test_mixed_bfloat16_computes_in_float32():
+    layer = RMSNorm(dtype="mixed_bfloat16")
     # Values whose squares sum far beyond bfloat16's 8-bit mantissa precision.
     x = np.random.default_rng(2).normal(size=(4, 256)).astype("float32") * 100
     out = layer(x)

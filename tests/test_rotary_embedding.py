@@ -2,24 +2,12 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from layer_checks import run_layer_test
+from references import reference_rotary
 
 from layers import RotaryEmbedding
 
 pytestmark = pytest.mark.layers
-
-
-def reference_rotary(x, positions, max_wavelength):
-    half = x.shape[-1] // 2
-    inverse_frequency = max_wavelength ** (-np.arange(half) / half)
-    angles = positions[..., None, None].astype(np.float64) * inverse_frequency  # [B, T, 1, Dh/2]
-    first, second = x[..., :half], x[..., half:]
-    return np.concatenate(
-        [
-            first * np.cos(angles) - second * np.sin(angles),
-            second * np.cos(angles) + first * np.sin(angles),
-        ],
-        axis=-1,
-    )
 
 
 def test_matches_numpy_reference():
@@ -63,26 +51,17 @@ def test_dot_products_depend_only_on_relative_position():
     np.testing.assert_allclose(dots(0), dots(17), rtol=1e-4, atol=1e-4)
 
 
-def test_config_symbolic_and_save_round_trip(reload_model):
-    layer = RotaryEmbedding(max_wavelength=500, name="rope")
-    assert RotaryEmbedding.from_config(layer.get_config()).get_config() == layer.get_config()
-    x_in = keras.Input((5, 2, 4))
-    positions_in = keras.Input((5,), dtype="int32")
-    outputs = layer(x_in, positions_in)
-    assert tuple(outputs.shape) == (None, 5, 2, 4)
-    model = keras.Model([x_in, positions_in], outputs)
+def test_layer_checks():
     x = np.random.default_rng(3).normal(size=(2, 5, 2, 4)).astype("float32")
     positions = np.tile(np.arange(5, dtype="int32"), (2, 1))
-    np.testing.assert_array_equal(
-        ops.convert_to_numpy(reload_model(model)([x, positions])),
-        ops.convert_to_numpy(model([x, positions])),
-    )
+    run_layer_test(RotaryEmbedding, {"max_wavelength": 500, "name": "rope"}, (x, positions),
+                   expected_output_shape=(2, 5, 2, 4))
 
 
-def test_mixed_bfloat16(mixed_bfloat16):
+def test_mixed_bfloat16_stays_close_to_the_reference():
     x = np.random.default_rng(4).normal(size=(1, 3, 2, 4)).astype("float32")
     positions = np.array([[0, 100, 200]], "int32")
-    out = RotaryEmbedding()(x, positions)
+    out = RotaryEmbedding(dtype="mixed_bfloat16")(x, positions)
     assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
     x_bf16 = ops.convert_to_numpy(ops.cast(ops.cast(x, "bfloat16"), "float32"))
     np.testing.assert_allclose(

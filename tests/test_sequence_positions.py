@@ -1,7 +1,7 @@
-import keras
 import numpy as np
 import pytest
 from keras import ops
+from layer_checks import run_layer_test
 
 from layers import SequencePositions
 
@@ -40,22 +40,13 @@ def test_all_history_padded_and_no_history():
     )
 
 
-def test_config_symbolic_and_save_round_trip(reload_model):
-    layer = SequencePositions(name="positions")
-    assert SequencePositions.from_config(layer.get_config()).get_config() == layer.get_config()
-    history_in = keras.Input((4,), dtype="bool")
-    candidates_in = keras.Input((3,), dtype="bool")
-    outputs = layer(history_in, candidates_in)
-    assert tuple(outputs.shape) == (None, 8)
-    assert keras.backend.standardize_dtype(outputs.dtype) == "int32"
-    model = keras.Model([history_in, candidates_in], outputs)
-    inputs = [np.array([[0, 1, 0, 1]], bool), np.array([[1, 1, 0]], bool)]
-    np.testing.assert_array_equal(
-        ops.convert_to_numpy(reload_model(model)(inputs)), ops.convert_to_numpy(model(inputs))
+def test_layer_checks():
+    run_layer_test(
+        SequencePositions,
+        {"name": "positions"},
+        (np.array([[0, 1, 0, 1]], bool), np.array([[1, 1, 0]], bool)),
+        expected_output_shape=(1, 8),
+        expected_output_dtype="int32",
     )
-
-
-def test_mixed_bfloat16(mixed_bfloat16):
-    out = SequencePositions()(np.array([[0.0, 1.0]], "float32"), np.array([[1.0, 1.0]], "float32"))
-    assert keras.backend.standardize_dtype(out.dtype) == "int32"
-    np.testing.assert_array_equal(ops.convert_to_numpy(out), [[0, 0, 1, 2, 2]])
+    mixed = SequencePositions(dtype="mixed_bfloat16")(np.array([[0.0, 1.0]], "float32"), np.array([[1.0, 1.0]], "float32"))
+    np.testing.assert_array_equal(ops.convert_to_numpy(mixed), [[0, 0, 1, 2, 2]])

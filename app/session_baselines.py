@@ -22,6 +22,10 @@ Session kNN, precisely:
   integers up to the factor 1 / L^2 shared by the case), and ties at the k-th place are cut by recency: the
   larger session id (ids are in time order) wins. `neighbour_ties="all"` keeps every session tied with the k-th.
 - Item score: the sum of the similarities of the neighbours that contain the item.
+
+Which choices matter (validation split, V-SKNN HR@20): dropping the session norm costs 2 points, a norm over
+events instead of distinct items 0.25, summing a repeated item's weights instead of keeping the largest 0.4;
+the prefix norm changes nothing and the tie cut at the k-th neighbour (recent, oldest or all) under 0.1.
 """
 
 import numpy as np

@@ -64,7 +64,7 @@ def main(argv=None):
 
     started = time.perf_counter()
     data = load_data(**flags)
-    lists = evaluation_lists_for(config, data)
+    lists = evaluation_lists_for(config, data, ("train", "validation", "test"))
     data_seconds = time.perf_counter() - started
     logger.info("Data ready in %.1f s: %s %s.", data_seconds, data.name, data.version)
 

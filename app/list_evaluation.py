@@ -72,17 +72,25 @@ def subsample_lists(lists, max_lists, seed):
     )
 
 
+TRAINING_LISTS_MAX = 2_000
+"""Training-split lists scored each epoch for the generalisation gap (a fixed hash-chosen subset)."""
+
+
 def evaluation_lists_for(config, data, splits=("validation", "test")):
     """Each split's candidate lists, fixed by the config's seed: the same for every scorer.
 
-    Settings the data cannot serve (a split without lists, say) are a `UserError`.
+    "train" gives lists of the same kind cut from the training split
+    (`datasets.pipeline.training_split_lists`), at most `eval_max_lists` or
+    `TRAINING_LISTS_MAX` of them. Settings the data cannot serve (a split
+    without lists, say) are a `UserError`.
     """
-    from datasets.pipeline import evaluation_lists
+    from datasets.pipeline import evaluation_lists, training_split_lists
 
     lists = {}
     for split in splits:
+        build = training_split_lists if split == "train" else evaluation_lists
         try:
-            built = evaluation_lists(
+            built = build(
                 getattr(data, split),
                 data.catalog,
                 history_length=config.history_length,
@@ -92,7 +100,8 @@ def evaluation_lists_for(config, data, splits=("validation", "test")):
             )
         except ValueError as error:
             raise UserError(f"Cannot build the {split} lists of {data.name}: {error}") from error
-        lists[split] = subsample_lists(built, config.eval_max_lists, config.seed)
+        max_lists = config.eval_max_lists or (TRAINING_LISTS_MAX if split == "train" else 0)
+        lists[split] = subsample_lists(built, max_lists, config.seed)
     return lists
 
 

@@ -117,20 +117,34 @@ HitRateFromLogits = _ranking_metric(HitRate)
 
 @serializable
 class ActionAUC(keras.metrics.AUC):
-    """ROC-AUC of one action's probability over the valid candidates."""
+    """ROC-AUC of one action over the valid candidates, binned on the logit scale.
+
+    Keras' `AUC` counts in bins between evenly spaced thresholds on [0, 1]. Fed
+    probabilities, a confident model puts most negatives in the first bin
+    (probabilities below 1/200), ties them, and the binned AUC falls while the
+    true one does not. Here the thresholds are evenly spaced on the logit scale
+    instead, `LOGIT_RANGE` wide around 0 in `num_thresholds - 1` steps, which
+    keeps the binned figure close to the exact one.
+
+    Args:
+        action: the action (`datasets.actions.ACTION_NAMES`).
+        **kwargs: as for `keras.metrics.AUC` (`num_thresholds` defaults to 3001).
+    """
+
+    LOGIT_RANGE = 60.0
 
     def __init__(self, action, **kwargs):
         kwargs.setdefault("name", f"auc_{action}")
+        kwargs.setdefault("num_thresholds", 3001)
         super().__init__(**kwargs)
         self.action = action
         self._index = ACTION_NAMES.index(action)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        super().update_state(
-            y_true[..., self._index],  # [B, C]
-            ops.sigmoid(ops.cast(y_pred[..., self._index], "float32")),  # [B, C]
-            sample_weight=sample_weight,
-        )
+        logits = ops.cast(y_pred[..., self._index], "float32")  # [B, C]
+        half = self.LOGIT_RANGE / 2
+        on_logit_scale = (ops.clip(logits, -half, half) + half) / self.LOGIT_RANGE  # [B, C] in [0, 1]
+        super().update_state(y_true[..., self._index], on_logit_scale, sample_weight=sample_weight)
 
     def get_config(self):
         return {**super().get_config(), "action": self.action}

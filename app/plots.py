@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from app.report import COMPARED_KEYS  # noqa: E402
 
-CURVES = ("loss", "ndcg@10", "hr@10", "mrr", "auc_transaction", "auc_addtocart")
+CURVES = ("loss", "ndcg@10", "hr@10", "mrr", "auc_transaction", "auc_addtocart", "auc_view")
+"""Panels of training against validation; the last panel is the generalisation gap."""
 
 
 def read_training_log(csv_path):
@@ -20,20 +21,35 @@ def read_training_log(csv_path):
     return {key: [float(row[key]) for row in rows if row[key] != ""] for key in rows[0]} if rows else {}
 
 
-def plot_training_curves(log, path):
-    """Training and validation curves, one panel per metric, epochs on x."""
-    figure, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+def plot_training_curves(log, path, num_candidates, list_length):
+    """Training and validation curves, one panel per metric, epochs on x, and the generalisation gap.
+
+    The training curves are running means over an epoch's training batches (lists of `num_candidates`); the
+    validation curves are the report's figures on the validation lists (lists of `list_length`). The last panel
+    puts NDCG@10 on lists of the same kind side by side: training-split lists against validation lists.
+    """
+    figure, axes = plt.subplots(2, 4, figsize=(17, 7), constrained_layout=True)
+    sources = (("", "-", f"training batches (lists of {num_candidates})"),
+               ("val_", "--", f"validation (lists of {list_length})"))
     for axis, key in zip(axes.flat, CURVES):
-        for prefix, style in (("", "-"), ("val_", "--")):
-            values = log.get(prefix + key)
-            if values:
-                axis.plot(range(1, len(values) + 1), values, style, marker="o",
-                          label="validation" if prefix else "training")
+        for prefix, style, label in sources:
+            _plot(axis, log.get(prefix + key), style, label)
         axis.set_title(key)
+    gap = axes.flat[len(CURVES)]
+    _plot(gap, log.get("train_lists_ndcg@10"), "-", f"training-split lists (of {list_length})")
+    _plot(gap, log.get("val_ndcg@10"), "--", f"validation (lists of {list_length})")
+    gap.set_title("generalisation gap: ndcg@10")
+    for axis in axes.flat:
         axis.set_xlabel("epoch")
-        axis.legend()
+        if axis.lines:
+            axis.legend(fontsize=8)
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def _plot(axis, values, style, label):
+    if values:
+        axis.plot(range(1, len(values) + 1), values, style, marker="o", label=label)
 
 
 def plot_comparison(entry, path, title):

@@ -17,6 +17,7 @@ import time
 import keras
 
 from app.cli import UserError
+from app.epoch_evaluation import TRAINING_LISTS_PREFIX, VALIDATION_PREFIX, EpochListMetrics
 from app.list_evaluation import dataset_entry, evaluate_all
 from app.plots import plot_comparison, plot_training_curves, read_training_log
 from app.progress import CompactProgressBar
@@ -27,6 +28,7 @@ from app.training import MONITOR, compiled_ranker, export_ranker, training_batch
 
 logger = logging.getLogger("app.training_run")
 
+REPORTED_SPLITS = ("validation", "test")
 REQUEST_FILE = "request.json"
 BACKUP_DIR = "backup"
 LOG_FILE = "training_log.csv"
@@ -100,7 +102,10 @@ class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
 
 
 def train(config, data, run_dir, lists):
-    """Fits with validation every epoch, keeping the best weights by `val_ndcg@10`.
+    """Fits, scoring the validation lists every epoch as the report does, keeping the best epoch by `val_ndcg@10`.
+
+    The training-split lists of `lists["train"]` are scored too (`train_lists_*`
+    in the log), for the generalisation gap.
 
     A run resumed from its backup goes on exactly where it stopped: from the
     backed-up weights and epoch, at the same place in the training stream, with
@@ -118,11 +123,13 @@ def train(config, data, run_dir, lists):
     log_path = run_dir / LOG_FILE
     best_weights = run_dir / BEST_WEIGHTS_FILE
     done = completed_epochs(run_dir / BACKUP_DIR)
+    per_epoch_lists = {VALIDATION_PREFIX: lists["validation"], TRAINING_LISTS_PREFIX: lists["train"]}
     previous_scores = read_training_log(log_path).get(MONITOR, [])[:done] if log_path.exists() else []
     timer = EpochTimer()
     stopper = StopOnNonFiniteLoss()
     callbacks = [
         stopper,
+        EpochListMetrics(per_epoch_lists, config.action_weights, config.eval_batch_size),
         EpochBackup(run_dir / BACKUP_DIR),
         keras.callbacks.ModelCheckpoint(
             str(best_weights),
@@ -143,7 +150,6 @@ def train(config, data, run_dir, lists):
         epochs=config.epochs,
         initial_epoch=done,
         steps_per_epoch=config.steps_per_epoch,
-        validation_data=lists["validation"].dataset(config.eval_batch_size),
         callbacks=callbacks,
         verbose=0,
     )
@@ -169,7 +175,7 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
     Args:
         config: the `TrainConfig` to train.
         data: the loaded dataset (`app.data.load_data`).
-        lists: `{split: EvaluationLists}` for validation and test.
+        lists: `{split: EvaluationLists}` for train (the generalisation gap), validation and test.
         flags: the data flags, saved in the report for `app.evaluate`.
         output_dir: `Path` of the run's files.
         run_name: name of the run's files.
@@ -184,7 +190,7 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
 
     # Report what the saved file does, exactly as `app.evaluate` will see it.
     started = time.perf_counter()
-    metrics = evaluate_all(load_ranker(model_path), config, data, lists)
+    metrics = evaluate_all(load_ranker(model_path), config, data, {split: lists[split] for split in REPORTED_SPLITS})
     evaluation_seconds = time.perf_counter() - started
     steady = epoch_seconds[1:] or epoch_seconds
     examples_per_epoch = config.steps_per_epoch * config.batch_size
@@ -206,7 +212,12 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
         "metrics": metrics,
     }
     write_report(output_dir / f"{run_name}.json", report)
-    plot_training_curves(read_training_log(run_dir / LOG_FILE), output_dir / f"{run_name}.curves.png")
+    plot_training_curves(
+        read_training_log(run_dir / LOG_FILE),
+        output_dir / f"{run_name}.curves.png",
+        config.num_candidates,
+        config.eval_list_length,
+    )
     plot_comparison(metrics["test"], output_dir / f"{run_name}.comparison.png", f"{run_name}: test")
     for split in ("validation", "test"):
         print(comparison_table(metrics[split], f"{run_name}: {split}"), end="\n\n")

@@ -1,9 +1,12 @@
 """The input pipeline's public entry points: endless training batches and fixed evaluation lists."""
 
+import dataclasses
+
 from datasets.evaluation_lists import EvaluationLists
+from datasets.retail_rocket.preprocess import per_visitor_split_sizes
 from datasets.training_examples import DEFAULT_POPULARITY_ALPHA, TrainingExamples
 
-__all__ = ["EvaluationLists", "TrainingExamples", "evaluation_lists", "training_dataset"]
+__all__ = ["EvaluationLists", "TrainingExamples", "evaluation_lists", "training_dataset", "training_split_lists"]
 
 
 def training_dataset(
@@ -47,3 +50,18 @@ def evaluation_lists(
         popularity_alpha=popularity_alpha,
         seed=seed,
     )
+
+
+def training_split_lists(
+    train_store, catalog, history_length=64, list_length=100, popularity_alpha=DEFAULT_POPULARITY_ALPHA, seed=0
+):
+    """`EvaluationLists` of the validation kind cut from the train split, to measure the generalisation gap.
+
+    Each visitor's train events are split as the build splits a visitor's events: the last
+    `max(1, round(0.1 n))` of `n >= 2` are the list's positives, the earlier ones its history (a visitor with one
+    train event gives no list). The model has trained on these events, so its figures here against the validation
+    lists' show how much it memorises.
+    """
+    _, _, held_out = per_visitor_split_sizes(train_store.own_event_counts)  # [V]
+    held = dataclasses.replace(train_store, context_end=train_store.record_end - train_store.record_start - held_out)
+    return evaluation_lists(held, catalog, history_length, list_length, popularity_alpha, seed)

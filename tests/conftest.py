@@ -4,9 +4,7 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import keras  # noqa: E402
 import pytest  # noqa: E402
-
 
 # --- retail_rocket builds for the data tests (datasets/loading.py): built once per session into a tmp dir ---
 

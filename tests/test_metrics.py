@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
 from layer_checks import run_metric_test
@@ -166,3 +167,20 @@ def test_metric_checks(metric_class, init_kwargs, inputs, expected):
         run_metric_test(metric_class, init_kwargs, CHECK_GRADES, CHECK_SCORES, CHECK_MASK, expected)
     else:
         run_metric_test(metric_class, init_kwargs, CHECK_LABELS, CHECK_LOGITS, CHECK_MASK, expected, rtol=1e-5)
+
+
+def test_training_auc_stays_within_0_005_of_the_exact_auc_on_a_confident_model():
+    # A confident model: most negatives' probabilities far below 1/200, where probability bins tie them.
+    rng = np.random.default_rng(5)
+    labels = np.zeros((64, 16, 3), "float32")
+    labels[..., 0] = rng.random((64, 16)) < 0.1
+    logits = np.where(labels > 0, rng.normal(-4.0, 2.5, labels.shape), rng.normal(-9.0, 2.5, labels.shape))
+    logits = logits.astype("float32")
+    mask = np.ones((64, 16), "float32")
+    exact = roc_auc(labels[..., 0].ravel(), logits[..., 0].ravel())
+    on_logit_scale = ActionAUC("transaction")
+    on_logit_scale.update_state(labels, logits, sample_weight=mask)
+    assert abs(float(on_logit_scale.result()) - exact) < 0.005
+    probability_bins = keras.metrics.AUC()  # what the training log used before: it contradicts the report
+    probability_bins.update_state(labels[..., 0], 1 / (1 + np.exp(-logits[..., 0])), sample_weight=mask)
+    assert abs(float(probability_bins.result()) - exact) > 0.01

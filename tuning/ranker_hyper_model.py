@@ -6,6 +6,7 @@ import keras
 import keras_tuner
 
 from app.config import ConfigError
+from app.epoch_evaluation import VALIDATION_PREFIX, EpochListMetrics
 from app.list_evaluation import evaluation_lists_for
 from app.training import MONITOR, compiled_ranker, training_batches
 from tuning.search_space import SEARCH_SPACES
@@ -89,10 +90,15 @@ class RankerHyperModel(keras_tuner.HyperModel):
             raise keras_tuner.errors.FailedTrialError(f"Cannot build the ranker: {error}") from error
 
     def fit(self, hp, model, **kwargs):
-        """Trains `model` for the trial; `kwargs` (the tuner's callbacks, `epochs`) go to `model.fit`."""
+        """Trains `model` for the trial; `kwargs` (the tuner's callbacks, `epochs`) go to `model.fit`.
+
+        The validation lists are scored after every epoch with the report's code
+        (`EpochListMetrics`), so the objective is the figure `app.fit` reports.
+        """
         config = self.trial_config(hp)
         validation = evaluation_lists_for(config, self.data, splits=("validation",))["validation"]
         callbacks = [
+            EpochListMetrics({VALIDATION_PREFIX: validation}, config.action_weights, config.eval_batch_size),
             *kwargs.pop("callbacks", []),
             keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience),
         ]
@@ -100,7 +106,6 @@ class RankerHyperModel(keras_tuner.HyperModel):
         return model.fit(
             training_batches(config, self.data),
             steps_per_epoch=config.steps_per_epoch,
-            validation_data=validation.dataset(config.eval_batch_size),
             callbacks=callbacks,
             verbose=self.verbose,
             **kwargs,

@@ -169,7 +169,7 @@ def retrain_best(best_config, data, flags, output_dir, run_name, data_seconds):
     else:
         logger.info("Retraining the best configuration from scratch as %s.", run_name)
     started = time.perf_counter()
-    lists = evaluation_lists_for(best_config, data)
+    lists = evaluation_lists_for(best_config, data, ("train", "validation", "test"))
     keras.backend.clear_session()
     train_and_report(
         best_config,

@@ -151,7 +151,16 @@ def test_user_errors_are_one_line(tmp_path):
         archive.writestr("config.json", json.dumps({"class_name": "RankerFromTheFuture", "config": {}}))
         archive.writestr("metadata.json", json.dumps({"keras_version": "9.0.0"}))
     line = one_error_line(run("app.recommend", broken, "--visitor", "1", check=False))
-    assert "incompatible" in line
+    assert "holds a RankerFromTheFuture model, not a PhoenixRanker" in line
+    from_the_future = tmp_path / "future.keras"
+    with zipfile.ZipFile(from_the_future, "w") as archive:
+        archive.writestr("config.json", json.dumps({
+            "module": "app.model", "class_name": "PhoenixRanker", "registered_name": "phoenix_retail>PhoenixRanker",
+            "config": {"emb_size": 8, "attention_kind": "from the future"},
+        }))
+        archive.writestr("metadata.json", json.dumps({"keras_version": "9.0.0"}))
+    line = one_error_line(run("app.recommend", from_the_future, "--visitor", "1", check=False))
+    assert "saved with Keras 9.0.0" in line and "incompatible version of this project" in line
 
 
 def test_unknown_visitor_is_one_line(tmp_path, synthetic_data_dir):

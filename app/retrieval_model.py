@@ -95,7 +95,7 @@ class RetrievalModel(keras.Model):
         num_age_buckets=32,
         max_age_hours=24.0 * 180,
         logit_cap=30.0,
-        temperature=0.05,
+        temperature=0.1,
         **kwargs,
     ):
         if not temperature > 0:

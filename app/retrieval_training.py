@@ -108,11 +108,18 @@ class ValidationRecall(keras.callbacks.Callback):
 
 
 def load_retrieval_model(path):
-    """Loads a `.keras` retrieval model; a missing file becomes a one-line `UserError`."""
+    """Loads a `.keras` retrieval model; a missing or unreadable file becomes a one-line `UserError`."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"No retrieval model at {path}. Train one with `train_retrieval` first.")
-    return keras.saving.load_model(path, compile=False)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 (any failure to rebuild the file is the same user error)
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(
+            f"Could not load {path} ({type(error).__name__}: {first_line[:200]}). It was probably made by an "
+            "incompatible version of this project or of Keras: train it again with `train_retrieval`."
+        ) from error
 
 
 def train_retrieval(config, data, output_dir, run_name):

@@ -26,16 +26,16 @@ def test_trainer_scores_batches_with_the_models_towers():
     features, _ = examples.batch(np.arange(12), np.random.default_rng(0))
     keras.utils.set_random_seed(0)
     model, trainer = compiled_retrieval_trainer(config)
-    logits = ops.convert_to_numpy(trainer(features))
+    logits = np.asarray(trainer.predict_on_batch(features))
     assert logits.shape == (12, 12 + 12 * 3)
     negatives = {
         "item_id": features["negative_item_id"].ravel(),
         "category_id": features["negative_category_id"].ravel(),
     }
     expected = SampledSoftmaxLogits(temperature=config.temperature)(
-        model.user_tower({name: features[name] for name in USER_FEATURES}),
-        model.item_tower({name: features[name] for name in ITEM_FEATURES}),
-        model.item_tower(negatives),
+        model.user_tower.predict_on_batch({name: features[name] for name in USER_FEATURES}),
+        model.item_tower.predict_on_batch({name: features[name] for name in ITEM_FEATURES}),
+        model.item_tower.predict_on_batch(negatives),
         features["item_id"],
         features["negative_item_id"].ravel(),
         features["item_sampling_probability"],
@@ -69,3 +69,13 @@ def test_tiny_fit_on_the_synthetic_twin(retail_rocket_synthetic, tmp_path):
         report["history"]["val_recall@200"][best], abs=1e-6
     )
     assert type(load_retrieval_model(tmp_path / "tiny.keras")).__name__ == "RetrievalModel"
+
+
+def test_loading_a_missing_or_broken_file_is_one_clear_line(tmp_path):
+    from app.cli import UserError
+
+    with pytest.raises(UserError, match="No retrieval model at"):
+        load_retrieval_model(tmp_path / "missing.keras")
+    (tmp_path / "broken.keras").write_text("not a zip")
+    with pytest.raises(UserError, match="Could not load .*broken.keras"):
+        load_retrieval_model(tmp_path / "broken.keras")

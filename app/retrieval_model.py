@@ -1,0 +1,230 @@
+"""The retrieval stage: a two-tower model whose user tower is a causal transformer over the history."""
+
+import keras
+import keras_rs
+import numpy as np
+from keras import ops
+
+from datasets.actions import NUM_ACTION_IDS
+from layers import (
+    CandidateIsolationMask,
+    DecoderStack,
+    LastValidToken,
+    LogBucketEmbedding,
+    MultiHashEmbedding,
+    RMSNorm,
+    SequencePositions,
+)
+from layers.registration import serializable
+
+USER_FEATURES = ("visitor_id", "history_item_id", "history_category_id", "history_action", "history_age_hours")
+"""The user tower's inputs: the ranker's customer and history features."""
+
+ITEM_FEATURES = ("item_id", "category_id")
+"""The item tower's inputs."""
+
+
+def user_feature_inputs():
+    """Fresh `keras.Input`s of the user features, keyed by name (`USER_FEATURES`)."""
+    return {
+        "visitor_id": keras.Input(shape=(), dtype="int32", name="visitor_id"),
+        "history_item_id": keras.Input(shape=(None,), dtype="int32", name="history_item_id"),
+        "history_category_id": keras.Input(shape=(None,), dtype="int32", name="history_category_id"),
+        "history_action": keras.Input(shape=(None,), dtype="int32", name="history_action"),
+        "history_age_hours": keras.Input(shape=(None,), dtype="float32", name="history_age_hours"),
+    }
+
+
+@serializable
+class RetrievalModel(keras.Model):
+    """Phoenix-style two-tower retrieval: user and item embeddings in one space.
+
+    The user tower runs a causal transformer (`DecoderStack`; the
+    `CandidateIsolationMask` with no candidates is causal) over
+    `[customer, history (S)]`, built like the ranker's tokens (hashed visitor,
+    item and category ids, action and log-bucketed age), and takes the final
+    state at the last valid token: it has seen the whole history and no padding.
+    The item tower passes the hashed item and category embeddings through a
+    two-layer MLP (SiLU). The item and category hash tables are shared by the
+    history tokens and the item tower, so an item the visitor touched and the
+    same item as a candidate start from the same rows. Both towers end with an
+    L2 normalisation, and a (history, item) pair scores
+    `dot(user, item) / temperature`.
+
+    Serving embeds the catalogue once (`item_embeddings`, or
+    `retrieval_index`, a `keras_rs.layers.BruteForceRetrieval` over it) and each
+    visitor's history (`user_embeddings`); the sub-models `user_tower` and
+    `item_tower` are Keras models of their own.
+
+    Args:
+        emb_size: model width D, also the width of the embeddings.
+        num_layers: decoder blocks of the user tower.
+        num_query_heads: H query heads.
+        num_key_value_heads: K key/value heads, `H % K == 0`.
+        key_size: width of one head, even.
+        widening_factor: feed-forward width factor (see `layers.decoder_block`).
+        num_hashes: hash functions per id.
+        visitor_buckets, item_buckets, category_buckets: rows per hash table.
+        num_age_buckets: log-spaced age buckets.
+        max_age_hours: age mapped to the last bucket.
+        logit_cap: soft cap on attention logits, `None` to disable.
+        temperature: divides the dot product of the two embeddings.
+
+    Inputs: a dict with `visitor_id [B]`, `history_item_id`,
+    `history_category_id`, `history_action` `[B, S]` (int32),
+    `history_age_hours [B, S]` (float32), `item_id`, `category_id` `[B]`
+    (int32); id 0 is padding.
+
+    Outputs: the score `[B]` of each row's history against its item, float32.
+    """
+
+    def __init__(
+        self,
+        emb_size=64,
+        num_layers=2,
+        num_query_heads=2,
+        num_key_value_heads=1,
+        key_size=32,
+        widening_factor=2.0,
+        num_hashes=2,
+        visitor_buckets=16_384,
+        item_buckets=32_768,
+        category_buckets=1_024,
+        num_age_buckets=32,
+        max_age_hours=24.0 * 180,
+        logit_cap=30.0,
+        temperature=0.1,
+        **kwargs,
+    ):
+        if not temperature > 0:
+            raise ValueError(f"`temperature` must be positive. Received: temperature={temperature}")
+        item_embedding = MultiHashEmbedding(
+            item_buckets, emb_size, num_hashes=num_hashes, seed=2, name="item_embedding"
+        )
+        category_embedding = MultiHashEmbedding(
+            category_buckets, emb_size, num_hashes=num_hashes, seed=3, name="category_embedding"
+        )
+
+        user_inputs = user_feature_inputs()
+        history_item_id = user_inputs["history_item_id"]  # [B, S]
+        history_mask = ops.greater(history_item_id, 0)  # [B, S]
+        no_candidates = history_mask[:, :0]  # [B, 0]
+        visitor_embedding = MultiHashEmbedding(
+            visitor_buckets, emb_size, num_hashes=num_hashes, seed=1, name="visitor_embedding"
+        )
+        customer = ops.expand_dims(visitor_embedding(user_inputs["visitor_id"]), 1)  # [B, 1, D]
+        history = ops.concatenate(
+            [
+                item_embedding(history_item_id),  # [B, S, D]
+                category_embedding(user_inputs["history_category_id"]),  # [B, S, D]
+                keras.layers.Embedding(NUM_ACTION_IDS, emb_size, name="action_embedding")(
+                    user_inputs["history_action"]
+                ),  # [B, S, D]
+                LogBucketEmbedding(num_age_buckets, emb_size, max_age_hours, name="age_embedding")(
+                    user_inputs["history_age_hours"]
+                ),  # [B, S, D]
+            ],
+            axis=-1,
+        )  # [B, S, 4D]
+        history = keras.layers.Dense(emb_size, use_bias=False, name="history_projection")(history)  # [B, S, D]
+        tokens = ops.concatenate([customer, history], axis=1)  # [B, T, D]
+        attention_mask = CandidateIsolationMask(name="causal_mask")(history_mask, no_candidates)  # [B, T, T]
+        positions = SequencePositions(name="sequence_positions")(history_mask, no_candidates)  # [B, T]
+        hidden = DecoderStack(
+            num_layers=num_layers,
+            num_query_heads=num_query_heads,
+            num_key_value_heads=num_key_value_heads,
+            key_size=key_size,
+            widening_factor=widening_factor,
+            logit_cap=logit_cap,
+            name="decoder_stack",
+        )(tokens, positions, attention_mask)  # [B, T, D]
+        hidden = RMSNorm(name="final_norm")(hidden)  # [B, T, D]
+        token_mask = ops.concatenate([ops.ones_like(history_mask[:, :1]), history_mask], axis=1)  # [B, T]
+        user = LastValidToken(name="last_valid_token")(hidden, token_mask)  # [B, D]
+        user = keras.layers.UnitNormalization(dtype="float32", name="user_normalization")(user)  # [B, D]
+        user_tower = keras.Model(user_inputs, user, name="user_tower")
+
+        item_inputs = {
+            "item_id": keras.Input(shape=(), dtype="int32", name="item_id"),
+            "category_id": keras.Input(shape=(), dtype="int32", name="category_id"),
+        }
+        item = ops.concatenate(
+            [item_embedding(item_inputs["item_id"]), category_embedding(item_inputs["category_id"])], axis=-1
+        )  # [I, 2D]
+        item = keras.layers.Dense(2 * emb_size, activation="silu", name="item_hidden")(item)  # [I, 2D]
+        item = keras.layers.Dense(emb_size, name="item_projection")(item)  # [I, D]
+        item = keras.layers.UnitNormalization(dtype="float32", name="item_normalization")(item)  # [I, D]
+        item_tower = keras.Model(item_inputs, item, name="item_tower")
+
+        inputs = user_feature_inputs()
+        inputs.update({name: keras.Input(shape=(), dtype="int32", name=name) for name in ITEM_FEATURES})
+        user = user_tower({name: inputs[name] for name in USER_FEATURES})  # [B, D]
+        item = item_tower({name: inputs[name] for name in ITEM_FEATURES})  # [B, D]
+        score = ops.sum(user * item, axis=-1) / temperature  # [B]
+        super().__init__(inputs=inputs, outputs=score, **kwargs)
+
+        self.user_tower = user_tower
+        self.item_tower = item_tower
+        self.emb_size = emb_size
+        self.num_layers = num_layers
+        self.num_query_heads = num_query_heads
+        self.num_key_value_heads = num_key_value_heads
+        self.key_size = key_size
+        self.widening_factor = widening_factor
+        self.num_hashes = num_hashes
+        self.visitor_buckets = visitor_buckets
+        self.item_buckets = item_buckets
+        self.category_buckets = category_buckets
+        self.num_age_buckets = num_age_buckets
+        self.max_age_hours = max_age_hours
+        self.logit_cap = logit_cap
+        self.temperature = temperature
+
+    def user_embeddings(self, features, batch_size=512):
+        """float32 `[N, D]` unit user embeddings of a dict of numpy history features (extra keys ignored)."""
+        features = {name: features[name] for name in USER_FEATURES}
+        return np.asarray(self.user_tower.predict(features, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+    def item_embeddings(self, item_id, category_id, batch_size=4096):
+        """float32 `[I, D]` unit item embeddings of item ids `[I]` and their categories `[I]`."""
+        features = {"item_id": np.asarray(item_id, np.int32), "category_id": np.asarray(category_id, np.int32)}
+        return np.asarray(self.item_tower.predict(features, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+    def retrieval_index(self, item_id, category_id, k, batch_size=4096):
+        """A `keras_rs.layers.BruteForceRetrieval` over the items, embedded once.
+
+        Called on user embeddings `[B, D]` it returns the dot products `[B, k]`
+        (highest first) and the item ids `[B, k]` of the `k` best items.
+        """
+        if not 1 <= k <= len(item_id):
+            raise ValueError(f"`k` must be between 1 and the {len(item_id)} items. Received: k={k}")
+        return keras_rs.layers.BruteForceRetrieval(
+            candidate_embeddings=self.item_embeddings(item_id, category_id, batch_size),
+            candidate_ids=np.asarray(item_id, np.int32),
+            k=k,
+        )
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "emb_size": self.emb_size,
+            "num_layers": self.num_layers,
+            "num_query_heads": self.num_query_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "key_size": self.key_size,
+            "widening_factor": self.widening_factor,
+            "num_hashes": self.num_hashes,
+            "visitor_buckets": self.visitor_buckets,
+            "item_buckets": self.item_buckets,
+            "category_buckets": self.category_buckets,
+            "num_age_buckets": self.num_age_buckets,
+            "max_age_hours": self.max_age_hours,
+            "logit_cap": self.logit_cap,
+            "temperature": self.temperature,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,235 @@
+"""Training the retrieval model with `model.fit`: the sampled-softmax trainer, validation recall, the run report."""
+
+import dataclasses
+import logging
+import os
+import time
+from pathlib import Path
+
+import keras
+from keras import ops
+
+from app.cli import UserError
+from app.evaluation import dataset_entry
+from app.report import write_report
+from app.retrieval_evaluation import RECALL_KS, RetrievalQueries, baseline_recalls, model_recall
+from app.retrieval_model import ITEM_FEATURES, USER_FEATURES, RetrievalModel, user_feature_inputs
+from layers import SampledSoftmaxLogits
+
+logger = logging.getLogger("app.retrieval_training")
+
+MONITOR = "val_recall@200"
+"""The validation metric that picks the best epoch."""
+
+
+def retrieval_trainer(model, negatives_per_example):
+    """The functional training model around `model`'s towers: batches in, sampled-softmax logits out.
+
+    Takes a `datasets.retrieval_examples.RetrievalExamples` batch and returns
+    the logits `[B, B + B * G]` of `SampledSoftmaxLogits` (row `b`'s label is
+    column `b`), with the towers' weights shared with `model`.
+    """
+    inputs = user_feature_inputs()
+    for name in ITEM_FEATURES:
+        inputs[name] = keras.Input(shape=(), dtype="int32", name=name)
+    inputs["item_sampling_probability"] = keras.Input(shape=(), dtype="float32", name="item_sampling_probability")
+    for name, dtype in (("item_id", "int32"), ("category_id", "int32"), ("sampling_probability", "float32")):
+        inputs[f"negative_{name}"] = keras.Input(shape=(negatives_per_example,), dtype=dtype, name=f"negative_{name}")
+    user = model.user_tower({name: inputs[name] for name in USER_FEATURES})  # [B, D]
+    positives = model.item_tower({name: inputs[name] for name in ITEM_FEATURES})  # [B, D]
+    negative_item_id = ops.reshape(inputs["negative_item_id"], (-1,))  # [N]
+    negative_category_id = ops.reshape(inputs["negative_category_id"], (-1,))  # [N]
+    negatives = model.item_tower({"item_id": negative_item_id, "category_id": negative_category_id})  # [N, D]
+    logits = SampledSoftmaxLogits(temperature=model.temperature, name="sampled_softmax_logits")(
+        user,
+        positives,
+        negatives,
+        inputs["item_id"],
+        negative_item_id,
+        inputs["item_sampling_probability"],
+        ops.reshape(inputs["negative_sampling_probability"], (-1,)),
+    )  # [B, B + N]
+    return keras.Model(inputs, logits, name="retrieval_trainer")
+
+
+def compiled_retrieval_trainer(config):
+    """A fresh `RetrievalModel` for `config` and its trainer, compiled with AdamW and the softmax loss."""
+    model = RetrievalModel(**config.model_kwargs())
+    trainer = retrieval_trainer(model, config.negatives_per_example)
+    trainer.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model, trainer
+
+
+class ValidationRecall(keras.callbacks.Callback):
+    """Adds the exact full-catalogue `val_recall@K` of `model` to every epoch's logs, and times epochs.
+
+    The numbers come from `app.retrieval_evaluation.model_recall`, the function
+    the final report uses. Put it before callbacks that read `val_recall@K`.
+
+    Args:
+        model: the `RetrievalModel` being trained (the trainer shares its weights).
+        queries: validation `RetrievalQueries`.
+        catalog: the train `ItemCatalog`.
+        baselines: the baselines' recall on the same queries, logged beside the model's.
+        batch_size: visitors embedded per call.
+    """
+
+    def __init__(self, model, queries, catalog, baselines, batch_size):
+        super().__init__()
+        self.retrieval_model = model
+        self.queries = queries
+        self.catalog = catalog
+        self.baselines = baselines
+        self.batch_size = batch_size
+        self.train_seconds = []
+        self.evaluation_seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        started = time.perf_counter()
+        self.train_seconds.append(started - self._started)
+        recall = model_recall(self.retrieval_model, self.queries, self.catalog, RECALL_KS, self.batch_size)
+        self.evaluation_seconds.append(time.perf_counter() - started)
+        for k in RECALL_KS:
+            logs[f"val_recall@{k}"] = recall[f"recall@{k}"]
+        logger.info(
+            "Epoch %d: validation recall@200 %.4f (popularity %.4f, history_then_popularity %.4f), loss %.4f.",
+            epoch + 1,
+            recall["recall@200"],
+            self.baselines["popularity"]["recall@200"],
+            self.baselines["history_then_popularity"]["recall@200"],
+            logs.get("loss", float("nan")),
+        )
+
+
+def load_retrieval_model(path):
+    """Loads a `.keras` retrieval model; a missing or unreadable file becomes a one-line `UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"No retrieval model at {path}. Train one with `train_retrieval` first.")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 (any failure to rebuild the file is the same user error)
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(
+            f"Could not load {path} ({type(error).__name__}: {first_line[:200]}). It was probably made by an "
+            "incompatible version of this project or of Keras: train it again with `train_retrieval`."
+        ) from error
+
+
+def train_retrieval(config, data, output_dir, run_name):
+    """Fits the retrieval model, keeps its best epoch by validation recall@200, saves and reports it.
+
+    Writes `<output_dir>/<run_name>.keras` (the `RetrievalModel`, no optimizer)
+    and `<output_dir>/<run_name>.json`: config, dataset, timings, the per-epoch
+    history, and `metrics.validation` / `metrics.test`, each
+    `{"model": R, "baselines": {"popularity": R, "history_then_popularity": R}}`
+    with `R = {"recall@10", "recall@50", "recall@100", "recall@200", "recall@500",
+    "visitors"}`, computed by the saved file reloaded.
+
+    Args:
+        config: a `RetrievalConfig`.
+        data: what `app.data.load_data` returns (train/validation/test stores, train catalog).
+        output_dir: folder of the run's files (created if needed).
+        run_name: name of the run's files.
+
+    Returns:
+        The report written to `<run_name>.json`.
+    """
+    from datasets.retrieval_examples import RetrievalExamples
+
+    started = time.perf_counter()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    try:
+        examples = RetrievalExamples(
+            data.train,
+            data.catalog,
+            history_length=config.history_length,
+            negatives_per_example=config.negatives_per_example,
+            popularity_alpha=config.popularity_alpha,
+            min_history_events=config.min_history_events,
+        )
+        queries = {
+            split: RetrievalQueries.build(getattr(data, split), config.history_length)
+            for split in ("validation", "test")
+        }
+    except ValueError as error:
+        raise UserError(f"Cannot build retrieval examples from {data.name}: {error}") from error
+    if data.catalog.num_items < max(RECALL_KS):
+        raise UserError(
+            f"Recall@{max(RECALL_KS)} needs at least {max(RECALL_KS)} catalog items. Received: "
+            f"{data.catalog.num_items} items in {data.name}"
+        )
+    baselines = {split: baseline_recalls(split_queries, data.catalog) for split, split_queries in queries.items()}
+    preparation_seconds = time.perf_counter() - started
+
+    model, trainer = compiled_retrieval_trainer(config)
+    validation_recall = ValidationRecall(
+        model, queries["validation"], data.catalog, baselines["validation"], config.eval_batch_size
+    )
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor=MONITOR, mode="max", patience=config.patience, restore_best_weights=True
+    )
+    history = trainer.fit(
+        examples.dataset(config.batch_size, seed=config.seed),
+        epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch,
+        callbacks=[validation_recall, early_stopping],
+        shuffle=False,
+        verbose=2 if os.environ.get("CI") else "auto",
+    )
+    model_path = output_dir / f"{run_name}.keras"
+    model.save(model_path)
+
+    evaluation_started = time.perf_counter()
+    saved = load_retrieval_model(model_path)
+    metrics = {
+        split: {"model": model_recall(saved, split_queries, data.catalog, RECALL_KS, config.eval_batch_size),
+                "baselines": baselines[split]}
+        for split, split_queries in queries.items()
+    }
+    evaluation_seconds = time.perf_counter() - evaluation_started
+    train_seconds = validation_recall.train_seconds
+    steady = train_seconds[1:] or train_seconds
+    report = {
+        "config": dataclasses.asdict(config),
+        "dataset": dataset_entry(data),
+        "run_name": run_name,
+        "model_path": str(model_path),
+        "backend": keras.backend.backend(),
+        "best_epoch": early_stopping.best_epoch + 1,
+        "epochs_run": len(train_seconds),
+        "history": {name: [float(value) for value in values] for name, values in history.history.items()},
+        "examples": examples.statistics,
+        "queries": {split: split_queries.statistics(data.catalog) for split, split_queries in queries.items()},
+        "timings": {
+            "preparation_seconds": preparation_seconds,
+            "epoch_train_seconds": train_seconds,
+            "epoch_validation_seconds": validation_recall.evaluation_seconds,
+            "fit_seconds": sum(train_seconds) + sum(validation_recall.evaluation_seconds),
+            "examples_per_s": config.batch_size * config.steps_per_epoch * len(steady) / sum(steady),
+            "evaluation_seconds": evaluation_seconds,
+            "total_seconds": time.perf_counter() - started,
+            "note": "the first epoch includes JIT compilation; examples_per_s leaves it out when there are more",
+        },
+        "metrics": metrics,
+    }
+    write_report(output_dir / f"{run_name}.json", report)
+    for split in ("validation", "test"):
+        logger.info("%s: %s", split, recall_table(metrics[split]))
+    return report
+
+
+def recall_table(entry):
+    """One line per scorer: `name recall@10 ... recall@500` of a report entry."""
+    rows = {"model": entry["model"], **entry["baselines"]}
+    header = "scorer".ljust(24) + "".join(f"recall@{k}".rjust(12) for k in RECALL_KS)
+    lines = [name.ljust(24) + "".join(f"{row[f'recall@{k}']:12.4f}" for k in RECALL_KS) for name, row in rows.items()]
+    return "\n".join([f"({entry['model']['visitors']} visitors)", header, *lines])

@@ -1,11 +1,15 @@
-"""`python -m app.fit --config default`: train the ranker and report it beside the baselines.
+"""`python -m app.fit --config default [--model ranker|retrieval]`: train a model and report it beside baselines.
 
-Writes `<output_dir>/<run>.keras` (inference-only, raw ids in, logits out),
+The ranker (`--model ranker`, the default) writes `<output_dir>/<run>.keras` (inference-only, raw ids in, logits out),
 `<output_dir>/<run>.json` (config, dataset, timings, validation and test metrics
 of the model and the baselines), `<run>.curves.png` and `<run>.comparison.png`,
 and keeps TensorBoard logs, the CSV log and the resumable backup in
 `<output_dir>/<run>/`. Run the same command again after an interruption and it
 resumes from the last finished epoch.
+
+The retrieval model (`--model retrieval`, `app.retrieval_config` names its
+configs) writes `<output_dir>/<run>.keras` and `<run>.json` with recall@K over
+the whole catalogue beside popularity and history-then-popularity.
 """
 
 import os
@@ -22,16 +26,22 @@ from pathlib import Path  # noqa: E402
 from app.cli import add_data_flags  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
+from app.config import CONFIGS  # noqa: E402
 from app.config import add_config_flags  # noqa: E402
 from app.config import config_from_args  # noqa: E402
 from app.data import load_data  # noqa: E402
 from app.data import resolved_data_flags  # noqa: E402
 from app.list_evaluation import evaluation_lists_for  # noqa: E402
+from app.retrieval_config import RETRIEVAL_CONFIGS  # noqa: E402
+from app.retrieval_training import train_retrieval  # noqa: E402
 from app.training_run import find_interrupted_run  # noqa: E402
 from app.training_run import start_run_dir  # noqa: E402
 from app.training_run import train_and_report  # noqa: E402
 
 logger = logging.getLogger("app.fit")
+
+MODEL_CONFIGS = {"ranker": CONFIGS, "retrieval": RETRIEVAL_CONFIGS}
+"""The named configs of each model `--model` chooses."""
 
 
 def build_parser():
@@ -40,7 +50,14 @@ def build_parser():
         description="Train the Phoenix-style ranker on Retail Rocket (JAX backend) and report it "
         "beside random, popularity and history-recency baselines on the same candidate lists.",
     )
-    add_config_flags(parser)
+    parser.add_argument(
+        "--model",
+        choices=tuple(MODEL_CONFIGS),
+        default="ranker",
+        help="ranker: the candidate-isolated transformer; retrieval: the two-tower retrieval model "
+        "(default: %(default)s)",
+    )
+    add_config_flags(parser, MODEL_CONFIGS)
     add_data_flags(parser)
     parser.add_argument(
         "--run_name",
@@ -58,12 +75,16 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging()
-    config = config_from_args(args)
+    config = config_from_args(args, MODEL_CONFIGS[args.model])
     output_dir = Path(args.output_dir)
     flags = resolved_data_flags(args)
 
     started = time.perf_counter()
     data = load_data(**flags)
+    if args.model == "retrieval":
+        run_name = args.run_name or f"{args.config}-retrieval-{datetime.now():%Y%m%d-%H%M%S}"
+        train_retrieval(config, data, output_dir, run_name, data_flags=flags)
+        return
     lists = evaluation_lists_for(config, data, ("train", "validation", "test"))
     data_seconds = time.perf_counter() - started
     logger.info("Data ready in %.1f s: %s %s.", data_seconds, data.name, data.version)

@@ -1,14 +1,13 @@
 """Named retrieval configurations: a dataclass that round-trips to JSON, checked field by field."""
 
-import dataclasses
-import json
 from dataclasses import dataclass
 
-from app.config import ConfigError
+from app.config import ConfigError, ModelConfig
+from app.retrieval_model import RetrievalModel
 
 
 @dataclass(frozen=True)
-class RetrievalConfig:
+class RetrievalConfig(ModelConfig):
     """Everything a retrieval run depends on, saved beside its model.
 
     Model fields go to `app.retrieval_model.RetrievalModel`; data fields to
@@ -18,6 +17,16 @@ class RetrievalConfig:
     the rest to `model.fit`, which keeps the epoch with the best validation
     recall@200 and stops after `patience` epochs without a better one.
     """
+
+    MODEL_CLASS = RetrievalModel
+    MINIMUMS = {
+        "emb_size": 1, "num_layers": 1, "num_query_heads": 1, "num_key_value_heads": 1, "key_size": 2,
+        "num_hashes": 1, "visitor_buckets": 2, "item_buckets": 2, "category_buckets": 2,
+        "num_age_buckets": 2, "history_length": 1, "negatives_per_example": 0, "min_history_events": 0,
+        "batch_size": 2, "eval_batch_size": 1, "epochs": 1, "steps_per_epoch": 1, "patience": 0, "seed": 0,
+    }
+    POSITIVE = ("widening_factor", "max_age_hours", "logit_cap", "temperature", "learning_rate")
+    NON_NEGATIVE = ("popularity_alpha", "weight_decay")
 
     # Model.
     emb_size: int = 64
@@ -48,57 +57,6 @@ class RetrievalConfig:
     weight_decay: float = 0.01
     patience: int = 4
     seed: int = 0
-
-    def __post_init__(self):
-        minimums = {
-            "emb_size": 1, "num_layers": 1, "num_query_heads": 1, "num_key_value_heads": 1, "key_size": 2,
-            "num_hashes": 1, "visitor_buckets": 2, "item_buckets": 2, "category_buckets": 2,
-            "num_age_buckets": 2, "history_length": 1, "negatives_per_example": 0, "min_history_events": 0,
-            "batch_size": 2, "eval_batch_size": 1, "epochs": 1, "steps_per_epoch": 1, "patience": 0, "seed": 0,
-        }
-        for name, minimum in minimums.items():
-            value = getattr(self, name)
-            if int(value) != value or value < minimum:
-                raise ConfigError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value}.")
-        for name in ("widening_factor", "max_age_hours", "logit_cap", "temperature", "learning_rate"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"`{name}` must be positive. Received: {name}={getattr(self, name)}.")
-        for name in ("popularity_alpha", "weight_decay"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"`{name}` must be >= 0. Received: {name}={getattr(self, name)}.")
-        if self.num_query_heads % self.num_key_value_heads:
-            raise ConfigError(
-                "`num_query_heads` must be a multiple of `num_key_value_heads`. Received: "
-                f"num_query_heads={self.num_query_heads}, num_key_value_heads={self.num_key_value_heads}."
-            )
-        if self.key_size % 2:
-            raise ConfigError(
-                f"`key_size` must be even (rotary embeddings rotate pairs). Received: key_size={self.key_size}."
-            )
-
-    def model_kwargs(self):
-        """Constructor arguments of `RetrievalModel`."""
-        names = (
-            "emb_size num_layers num_query_heads num_key_value_heads key_size widening_factor num_hashes "
-            "visitor_buckets item_buckets category_buckets num_age_buckets max_age_hours logit_cap temperature"
-        ).split()
-        return {name: getattr(self, name) for name in names}
-
-    def to_json(self):
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, values):
-        """Builds a config from a dict, refusing unknown fields by name."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"Unknown retrieval config field(s) {unknown}. Expected some of: {sorted(known)}.")
-        return cls(**values)
-
-    @classmethod
-    def from_json(cls, text):
-        return cls.from_dict(json.loads(text))
 
 
 RETRIEVAL_CONFIGS = {

@@ -10,10 +10,11 @@ import keras
 from keras import ops
 
 from app.cli import UserError
-from app.evaluation import dataset_entry
+from app.list_evaluation import dataset_entry
 from app.report import write_report
 from app.retrieval_evaluation import RECALL_KS, RetrievalQueries, baseline_recalls, model_recall
 from app.retrieval_model import ITEM_FEATURES, USER_FEATURES, RetrievalModel, user_feature_inputs
+from app.saved_runs import load_project_model
 from layers import SampledSoftmaxLogits
 
 logger = logging.getLogger("app.retrieval_training")
@@ -108,21 +109,11 @@ class ValidationRecall(keras.callbacks.Callback):
 
 
 def load_retrieval_model(path):
-    """Loads a `.keras` retrieval model; a missing or unreadable file becomes a one-line `UserError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"No retrieval model at {path}. Train one with `train_retrieval` first.")
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as error:  # noqa: BLE001 (any failure to rebuild the file is the same user error)
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UserError(
-            f"Could not load {path} ({type(error).__name__}: {first_line[:200]}). It was probably made by an "
-            "incompatible version of this project or of Keras: train it again with `train_retrieval`."
-        ) from error
+    """Loads a `.keras` retrieval model, checked as `app.saved_runs.load_project_model` checks a ranker."""
+    return load_project_model(path, "RetrievalModel", USER_FEATURES + ITEM_FEATURES)
 
 
-def train_retrieval(config, data, output_dir, run_name):
+def train_retrieval(config, data, output_dir, run_name, data_flags=None):
     """Fits the retrieval model, keeps its best epoch by validation recall@200, saves and reports it.
 
     Writes `<output_dir>/<run_name>.keras` (the `RetrievalModel`, no optimizer)
@@ -137,6 +128,7 @@ def train_retrieval(config, data, output_dir, run_name):
         data: what `app.data.load_data` returns (train/validation/test stores, train catalog).
         output_dir: folder of the run's files (created if needed).
         run_name: name of the run's files.
+        data_flags: the data flags the data was loaded with, saved in the report.
 
     Returns:
         The report written to `<run_name>.json`.
@@ -201,6 +193,7 @@ def train_retrieval(config, data, output_dir, run_name):
     report = {
         "config": dataclasses.asdict(config),
         "dataset": dataset_entry(data),
+        "data_flags": data_flags,
         "run_name": run_name,
         "model_path": str(model_path),
         "backend": keras.backend.backend(),
@@ -223,7 +216,8 @@ def train_retrieval(config, data, output_dir, run_name):
     }
     write_report(output_dir / f"{run_name}.json", report)
     for split in ("validation", "test"):
-        logger.info("%s: %s", split, recall_table(metrics[split]))
+        print(f"{run_name}: {split} recall over the whole catalogue {recall_table(metrics[split])}", end="\n\n")
+    print(f"Saved {model_path} and {output_dir / (run_name + '.json')}")
     return report
 
 

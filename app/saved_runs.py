@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 
 import app.model  # noqa: F401  (registers the ranker, its layers, loss and metrics for loading)
+import app.retrieval_model  # noqa: F401  (registers the retrieval model)
 from app.cli import UserError
 from app.config import ConfigError
 from app.config import TrainConfig

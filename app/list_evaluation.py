@@ -51,18 +51,25 @@ def evaluate_lists(model, lists, item_ids, item_popularity, action_weights, batc
     }
 
 
-def subsample_lists(lists, max_lists, seed):
-    """A fixed subset of at most `max_lists` lists, chosen by a hash of the visitor id and `seed`.
+def hashed_subset(visitor_id, max_count, seed):
+    """Sorted positions of a fixed subset of at most `max_count` visitors, chosen by a hash of the id and `seed`.
 
     The choice depends only on the visitors, so every scorer and every process
-    gets the same subset; `max_lists` 0 keeps all.
+    gets the same subset; `max_count` 0 keeps all.
     """
     from datasets.evaluation_lists import hashed_uniform
 
+    if max_count <= 0 or len(visitor_id) <= max_count:
+        return np.arange(len(visitor_id))
+    keys = hashed_uniform(seed, visitor_id, 0, stream=(1 << 21))  # [N]
+    return np.sort(np.argsort(keys, kind="stable")[:max_count])  # [n] in the original order
+
+
+def subsample_lists(lists, max_lists, seed):
+    """A fixed subset of at most `max_lists` lists (`hashed_subset` of their visitors); 0 keeps all."""
     if max_lists <= 0 or lists.num_lists <= max_lists:
         return lists
-    keys = hashed_uniform(seed, lists.features["visitor_id"], 0, stream=(1 << 21))  # [N]
-    keep = np.sort(np.argsort(keys, kind="stable")[:max_lists])  # [n] in list order
+    keep = hashed_subset(lists.features["visitor_id"], max_lists, seed)
     return dataclasses.replace(
         lists,
         features={name: value[keep] for name, value in lists.features.items()},

@@ -1,9 +1,12 @@
-"""`python -m app.recommend saved_models/<run>.keras --visitor ID`: rank items for one visitor.
+"""`python -m app.recommend RANKER.keras [--retriever RETRIEVER.keras] --visitor ID`: rank items for one visitor.
 
 The visitor's history is their latest events in the dataset (all splits), aged
-from their last event. Candidates are every item of the training catalog, or the
-ids in `--candidates FILE`; they are scored in chunks, which candidate isolation
-makes exact: a candidate's score does not depend on the others.
+from their last event. With `--retriever`, the two stages: the retrieval model
+picks `--retrieved` items (200 by default) of the training catalogue, the
+visitor's own history items are added, and the ranker orders them. Without it,
+the ranker scores every item of the catalogue (or the ids of `--candidates
+FILE`). Either way the ranker encodes the history once (`app.cached_ranker`)
+and scores each candidate against it, which candidate isolation makes exact.
 """
 
 import os
@@ -17,19 +20,20 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from datasets.actions import ACTION_NAMES  # noqa: E402
-from app.actions import numpy_probabilities_and_scores  # noqa: E402
 from app.cli import UserError  # noqa: E402
 from app.cli import add_data_flags  # noqa: E402
 from app.cli import add_rebuild_flag  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
 from app.data import load_data  # noqa: E402
-from app.list_evaluation import predict_logits  # noqa: E402
 from app.saved_runs import load_ranker  # noqa: E402
+from app.saved_runs import load_retriever  # noqa: E402
 from app.saved_runs import load_run_report  # noqa: E402
 from app.saved_runs import merged_data_flags  # noqa: E402
 from app.saved_runs import run_config  # noqa: E402
+from app.two_stage import DEFAULT_RETRIEVED  # noqa: E402
+from app.two_stage import CatalogueRanker  # noqa: E402
+from datasets.actions import ACTION_NAMES  # noqa: E402
 
 logger = logging.getLogger("app.recommend")
 
@@ -37,11 +41,24 @@ logger = logging.getLogger("app.recommend")
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m app.recommend",
-        description="Rank items for one visitor with a saved ranker, from that visitor's history.",
+        description="Rank items for one visitor with a saved ranker (and retrieval model), from that visitor's "
+        "history.",
     )
-    parser.add_argument("model", help="path to a .keras file written by app.fit or tuning.search")
+    parser.add_argument("model", help="path to a ranker .keras file written by app.fit or tuning.search")
     parser.add_argument("--visitor", type=int, required=True, help="Retail Rocket visitor id")
     parser.add_argument("--top", type=int, default=10, help="how many items to show (default: %(default)s)")
+    parser.add_argument(
+        "--retriever",
+        default=None,
+        help="a retrieval .keras file (app.fit --model retrieval): rank its shortlist plus the visitor's history "
+        "items instead of the whole catalogue",
+    )
+    parser.add_argument(
+        "--retrieved",
+        type=int,
+        default=DEFAULT_RETRIEVED,
+        help="items the retriever passes to the ranker (default: %(default)s)",
+    )
     parser.add_argument(
         "--candidates",
         default=None,
@@ -88,56 +105,46 @@ def read_candidates(path):
     return np.unique(np.array(ids, dtype=np.int32))
 
 
-def candidate_logits(model, history, candidate_ids, categories, chunk_size):
-    """Logits `[N, A]` of every candidate for one visitor.
-
-    The candidates are cut into rows of `chunk_size` (the last padded), each row
-    a list for the same history, and scored in one `predict` call.
-    """
-    rows = -(-len(candidate_ids) // chunk_size)
-    items = np.zeros(rows * chunk_size, dtype=np.int32)
-    items[: len(candidate_ids)] = candidate_ids
-    item_categories = np.zeros(rows * chunk_size, dtype=np.int32)
-    item_categories[: len(candidate_ids)] = categories
-    features = {name: np.repeat(value, rows, axis=0) for name, value in history.items()}  # [R, S]
-    features["candidate_item_id"] = items.reshape(rows, chunk_size)  # [R, chunk]
-    features["candidate_category_id"] = item_categories.reshape(rows, chunk_size)  # [R, chunk]
-    logits = predict_logits(model, features, batch_size=8).reshape(rows * chunk_size, -1)  # [R * chunk, A]
-    return logits[: len(candidate_ids)]  # [N, A]
-
-
 @exits_cleanly_on_user_error
 def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging()
-    if args.top < 1 or args.chunk_size < 1:
-        raise UserError(f"--top and --chunk_size must be >= 1. Received: --top {args.top} --chunk_size {args.chunk_size}")
+    for flag in ("top", "chunk_size", "retrieved"):
+        if getattr(args, flag) < 1:
+            raise UserError(f"--{flag} must be at least 1. Received: --{flag} {getattr(args, flag)}")
+    if args.retriever and args.candidates:
+        raise UserError("Give --retriever or --candidates, not both: each chooses the candidates.")
     report = load_run_report(args.model)
     config = run_config(report)
-    model = load_ranker(args.model)
+    ranker = load_ranker(args.model)
+    retriever = load_retriever(args.retriever) if args.retriever else None
     data = load_data(**merged_data_flags(args, report), if_stale="rebuild" if args.rebuild_data else "error")
     history = visitor_history(data, args.visitor, config.history_length)
-    candidate_ids = read_candidates(args.candidates) if args.candidates else data.catalog.item_id
-    categories = data.catalog.categories(candidate_ids)
-    probabilities, scores = numpy_probabilities_and_scores(
-        candidate_logits(model, history, candidate_ids, categories, args.chunk_size), config.action_weights
-    )  # [N, A], [N]
-    top = np.argsort(-scores, kind="stable")[: args.top]
+    catalogue = CatalogueRanker(ranker, data.catalog, config.action_weights, retriever, args.retrieved,
+                                args.chunk_size)
+    candidates = read_candidates(args.candidates)[None, :] if args.candidates else None
+    items, probabilities, scores = catalogue.score(history, candidates)  # [1, M], [1, M, A], [1, M]
+    items, probabilities, scores = items[0], probabilities[0], scores[0]
+    scored = int(np.count_nonzero(items))
+    top = np.argsort(-scores, kind="stable")[: min(args.top, scored)]
+    categories = data.catalog.categories(items[top])
     rows = [
         {
-            "item_id": int(candidate_ids[i]),
-            "category_id": int(categories[i]),
+            "item_id": int(items[i]),
+            "category_id": int(category),
             **{f"p_{action}": float(probabilities[i, a]) for a, action in enumerate(ACTION_NAMES)},
             "score": float(scores[i]),
         }
-        for i in top
+        for i, category in zip(top, categories)
     ]
+    stage = f"two-stage: {args.retrieved} retrieved + history" if retriever else "exhaustive"
     if args.json:
-        print(json.dumps({"visitor_id": args.visitor, "candidates": len(candidate_ids), "top": rows}, indent=2))
+        print(json.dumps({"visitor_id": args.visitor, "candidates": scored, "stage": stage, "top": rows}, indent=2))
         return
     seen = int(np.count_nonzero(history["history_item_id"]))
-    print(f"Top {len(rows)} of {len(candidate_ids)} items for visitor {args.visitor} ({seen} history events):")
-    print(f"{'rank':>4}  {'item':>8}  {'category':>8}  {'P(transaction)':>14}  {'P(addtocart)':>12}  {'P(view)':>8}  {'score':>7}")
+    print(f"Top {len(rows)} of {scored} items ({stage}) for visitor {args.visitor} ({seen} history events):")
+    print(f"{'rank':>4}  {'item':>8}  {'category':>8}  {'P(transaction)':>14}  {'P(addtocart)':>12}  "
+          f"{'P(view)':>8}  {'score':>7}")
     for rank, row in enumerate(rows, start=1):
         print(
             f"{rank:>4}  {row['item_id']:>8}  {row['category_id']:>8}  {row['p_transaction']:>14.4f}  "

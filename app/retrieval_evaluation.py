@@ -18,11 +18,14 @@ class RetrievalQueries:
             in hours from the visitor's first event in the split; as in the ranker's evaluation lists.
         target_offsets: int64 `[V + 1]`, visitor `v`'s targets are `target_item_id[offsets[v]:offsets[v+1]]`.
         target_item_id: int32, each visitor's distinct items of the split.
+        target_grade: int32, beside `target_item_id`: the strongest action on that item in the split, which is
+            also its graded relevance (1 view, 2 addtocart, 3 transaction).
     """
 
     features: dict
     target_offsets: np.ndarray
     target_item_id: np.ndarray
+    target_grade: np.ndarray
 
     @property
     def num_visitors(self):
@@ -60,12 +63,29 @@ class RetrievalQueries:
         reference_ms = store.timestamp_ms[store.own_start[records]]  # [V]
         features.update(store.history(records, store.own_start[records], history_length, reference_ms))
         event_index, event_record = store.own_event_index(records)  # [N]
-        pairs = np.unique(np.stack([event_record, store.item_id[event_index].astype(np.int64)]), axis=1)  # [2, M]
+        pairs, pair_of_event = np.unique(
+            np.stack([event_record, store.item_id[event_index].astype(np.int64)]), axis=1, return_inverse=True
+        )  # [2, M], [N]
+        grade = np.zeros(pairs.shape[1], dtype=np.int32)  # [M]
+        np.maximum.at(grade, pair_of_event.ravel(), store.action[event_index])
         counts = np.bincount(np.searchsorted(records, pairs[0]), minlength=records.size)  # [V]
         return cls(
             features=features,
             target_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
             target_item_id=pairs[1].astype(np.int32),
+            target_grade=grade,
+        )
+
+    def select(self, visitors):
+        """The queries of the visitors at positions `visitors` (ascending), e.g. a chunk or a fixed subset."""
+        visitors = np.asarray(visitors, dtype=np.int64)
+        starts, counts = self.target_offsets[visitors], self.target_counts[visitors]
+        targets = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())  # [m]
+        return RetrievalQueries(
+            features={name: value[visitors] for name, value in self.features.items()},
+            target_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            target_item_id=self.target_item_id[targets],
+            target_grade=self.target_grade[targets],
         )
 
 

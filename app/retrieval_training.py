@@ -14,7 +14,7 @@ from app.list_evaluation import dataset_entry
 from app.report import write_report
 from app.retrieval_evaluation import RECALL_KS, RetrievalQueries, baseline_recalls, model_recall
 from app.retrieval_model import ITEM_FEATURES, USER_FEATURES, RetrievalModel, user_feature_inputs
-from app.saved_runs import load_project_model
+from app.saved_runs import load_retriever
 from layers import SampledSoftmaxLogits
 
 logger = logging.getLogger("app.retrieval_training")
@@ -108,11 +108,6 @@ class ValidationRecall(keras.callbacks.Callback):
         )
 
 
-def load_retrieval_model(path):
-    """Loads a `.keras` retrieval model, checked as `app.saved_runs.load_project_model` checks a ranker."""
-    return load_project_model(path, "RetrievalModel", USER_FEATURES + ITEM_FEATURES)
-
-
 def train_retrieval(config, data, output_dir, run_name, data_flags=None):
     """Fits the retrieval model, keeps its best epoch by validation recall@200, saves and reports it.
 
@@ -181,7 +176,7 @@ def train_retrieval(config, data, output_dir, run_name, data_flags=None):
     model.save(model_path)
 
     evaluation_started = time.perf_counter()
-    saved = load_retrieval_model(model_path)
+    saved = load_retriever(model_path)
     metrics = {
         split: {"model": model_recall(saved, split_queries, data.catalog, RECALL_KS, config.eval_batch_size),
                 "baselines": baselines[split]}

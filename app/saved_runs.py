@@ -8,11 +8,11 @@ from pathlib import Path
 import keras
 
 import app.model  # noqa: F401  (registers the ranker, its layers, loss and metrics for loading)
-import app.retrieval_model  # noqa: F401  (registers the retrieval model)
 from app.cli import UserError
 from app.config import ConfigError
 from app.config import TrainConfig
 from app.data import DATA_FLAG_NAMES
+from app.retrieval_model import ITEM_FEATURES, USER_FEATURES
 from layers.registration import PACKAGE
 
 logger = logging.getLogger("app.saved_runs")
@@ -94,6 +94,11 @@ def load_project_model(path, class_name, input_names):
 def load_ranker(path):
     """Loads a `.keras` ranker (`load_project_model` with `PhoenixRanker`'s class and inputs)."""
     return load_project_model(path, "PhoenixRanker", RANKER_INPUTS)
+
+
+def load_retriever(path):
+    """Loads a `.keras` retrieval model (`load_project_model` with `RetrievalModel`'s class and inputs)."""
+    return load_project_model(path, "RetrievalModel", USER_FEATURES + ITEM_FEATURES)
 
 
 def load_run_report(model_path):

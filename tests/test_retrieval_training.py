@@ -12,7 +12,8 @@ from keras import ops
 from app.retrieval_config import RETRIEVAL_CONFIGS
 from app.retrieval_evaluation import RECALL_KS
 from app.retrieval_model import ITEM_FEATURES, USER_FEATURES
-from app.retrieval_training import compiled_retrieval_trainer, load_retrieval_model, train_retrieval
+from app.retrieval_training import compiled_retrieval_trainer, train_retrieval
+from app.saved_runs import load_retriever
 from datasets.event_store import EventStore, ItemCatalog
 from datasets.retrieval_examples import RetrievalExamples
 from layers import SampledSoftmaxLogits
@@ -68,14 +69,14 @@ def test_tiny_fit_on_the_synthetic_twin(retail_rocket_synthetic, tmp_path):
     assert report["metrics"]["validation"]["model"]["recall@200"] == pytest.approx(
         report["history"]["val_recall@200"][best], abs=1e-6
     )
-    assert type(load_retrieval_model(tmp_path / "tiny.keras")).__name__ == "RetrievalModel"
+    assert type(load_retriever(tmp_path / "tiny.keras")).__name__ == "RetrievalModel"
 
 
 def test_loading_a_missing_or_broken_file_is_one_clear_line(tmp_path):
     from app.cli import UserError
 
     with pytest.raises(UserError, match="No model file at"):
-        load_retrieval_model(tmp_path / "missing.keras")
+        load_retriever(tmp_path / "missing.keras")
     (tmp_path / "broken.keras").write_text("not a zip")
     with pytest.raises(UserError, match="broken.keras is not a .keras file"):
-        load_retrieval_model(tmp_path / "broken.keras")
+        load_retriever(tmp_path / "broken.keras")

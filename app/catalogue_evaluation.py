@@ -1,0 +1,119 @@
+"""The catalogue protocol: each visitor's items of a split ranked among the whole catalogue, model and baselines.
+
+Every visitor with events in the split is a query: the history is the visitor's last `history_length` events
+before the split (as in the sampled lists), the relevant items are the visitor's distinct items of the split,
+graded by their strongest action (transaction 3, addtocart 2, view 1). Every scorer ranks all items of the
+training catalogue; a relevant item outside it cannot be ranked by anyone, so it stays in the ideal DCG and never
+in a top K. The ranking metrics are the sampled protocol's (keras-rs NDCG and MRR, our HR, ties shuffled by the
+same seed), at 10 and 20, and MRR over the whole ranking. Per-action ROC-AUC is not computed here (`None`): over
+a catalogue of tens of thousands of items it would say only that unrelated items rank low.
+"""
+
+import keras_rs
+import numpy as np
+from keras import ops
+
+from app.baselines import action_weighted_popularity, history_recency_scores
+from app.list_evaluation import hashed_subset
+from app.list_metrics import METRIC_KEYS
+from app.metrics import TIE_SEED, HitRate
+from app.report import with_relative_differences
+from app.retrieval_evaluation import RetrievalQueries
+
+CATALOGUE_METRIC_KEYS = METRIC_KEYS[:3] + ("ndcg@20", "hr@20", "mrr@20") + METRIC_KEYS[3:]
+"""Keys of one scorer's entry: the sampled protocol's, plus the ranking metrics at 20."""
+
+UNRANKED = -1e30
+"""The score of a relevant item outside the catalogue: below every scorer's scores."""
+
+
+def _metrics():
+    return {
+        "ndcg@10": keras_rs.metrics.NDCG(k=10, seed=TIE_SEED),
+        "hr@10": HitRate(k=10, seed=TIE_SEED),
+        "mrr": keras_rs.metrics.MeanReciprocalRank(seed=TIE_SEED),
+        "ndcg@20": keras_rs.metrics.NDCG(k=20, seed=TIE_SEED),
+        "hr@20": HitRate(k=20, seed=TIE_SEED),
+        "mrr@20": keras_rs.metrics.MeanReciprocalRank(k=20, seed=TIE_SEED),
+    }
+
+
+class _Scorecard:
+    """Accumulates one scorer's ranking metrics chunk by chunk."""
+
+    def __init__(self):
+        self.metrics = _metrics()
+        self.lists = 0
+
+    def update(self, graded, scores):
+        for metric in self.metrics.values():
+            metric.update_state(graded, scores)
+        self.lists += len(graded)
+
+    def result(self):
+        entry = {name: float(ops.convert_to_numpy(metric.result())) for name, metric in self.metrics.items()}
+        entry.update({key: None for key in CATALOGUE_METRIC_KEYS if key.startswith("auc_")}, lists=self.lists)
+        return {key: entry[key] for key in CATALOGUE_METRIC_KEYS}
+
+
+def relevance_columns(queries, catalog):
+    """Graded relevance `[V, I + E]` over the catalogue's items, then `E` columns for relevant items outside it.
+
+    Returns:
+        `(graded [V, I + E] float32, extra [V, E] int32)`: `extra` holds the outside items (0 on padding).
+    """
+    visitor = np.repeat(np.arange(queries.num_visitors), queries.target_counts)  # [M]
+    slot = np.clip(np.searchsorted(catalog.item_id, queries.target_item_id), 0, catalog.num_items - 1)  # [M]
+    inside = catalog.item_id[slot] == queries.target_item_id  # [M]
+    outside_rank = np.cumsum(~inside) - 1  # [M] running count of outside targets
+    first_outside = np.concatenate([[0], np.cumsum(np.bincount(visitor[~inside], minlength=queries.num_visitors))])
+    column = np.where(inside, slot, 0)
+    extra_slot = outside_rank - first_outside[visitor]  # [M] position among the visitor's outside targets
+    num_extra = int(extra_slot[~inside].max() + 1) if (~inside).any() else 0
+    graded = np.zeros((queries.num_visitors, catalog.num_items + num_extra), dtype=np.float32)
+    graded[visitor[inside], column[inside]] = queries.target_grade[inside]
+    graded[visitor[~inside], catalog.num_items + extra_slot[~inside]] = queries.target_grade[~inside]
+    extra = np.zeros((queries.num_visitors, num_extra), dtype=np.int32)
+    extra[visitor[~inside], extra_slot[~inside]] = queries.target_item_id[~inside]
+    return graded, extra
+
+
+def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chunk_size=32):
+    """`{"model": R, "baselines": {"random", "popularity", "history_recency"}}` on the catalogue protocol.
+
+    Args:
+        model_scores: `f(features) -> [n, I]` the model's ranking scores of every catalogue item (in
+            `catalog.item_id` order) for a chunk of queries' features.
+        queries: `RetrievalQueries` of the split.
+        catalog: the training `ItemCatalog`.
+        action_weights: the baselines' action weights.
+        seed: seed of the random baseline.
+        chunk_size: visitors scored at a time (memory is `chunk * I` floats per scorer).
+    """
+    popularity = action_weighted_popularity(catalog.action_counts, action_weights).astype(np.float32)  # [I]
+    cards = {name: _Scorecard() for name in ("model", "random", "popularity", "history_recency")}
+    for start in range(0, queries.num_visitors, chunk_size):
+        chunk = queries.select(np.arange(start, min(start + chunk_size, queries.num_visitors)))
+        graded, extra = relevance_columns(chunk, catalog)  # [n, I + E], [n, E]
+        unranked = np.full(extra.shape, UNRANKED, dtype=np.float32)  # [n, E]
+        every_item = np.broadcast_to(catalog.item_id, (len(graded), catalog.num_items))  # [n, I]
+        rng = np.random.default_rng([seed, start])
+        scores = {
+            "model": model_scores(chunk.features),
+            "random": rng.random(every_item.shape, dtype=np.float32),
+            "popularity": np.broadcast_to(popularity, every_item.shape),
+            "history_recency": history_recency_scores({**chunk.features, "candidate_item_id": every_item},
+                                                      action_weights),
+        }
+        for name, card in cards.items():
+            card.update(graded, np.concatenate([scores[name], unranked], axis=1))
+    return with_relative_differences({
+        "model": cards["model"].result(),
+        "baselines": {name: card.result() for name, card in cards.items() if name != "model"},
+    })
+
+
+def catalogue_queries(store, history_length, max_visitors=0, seed=0):
+    """The split's queries; `max_visitors` > 0 keeps a fixed subset (`hashed_subset` of the visitor ids)."""
+    queries = RetrievalQueries.build(store, history_length)
+    return queries.select(hashed_subset(queries.features["visitor_id"], max_visitors, seed))

@@ -1,7 +1,13 @@
-"""`python -m app.evaluate saved_models/<run>.keras`: the model beside the baselines on fixed lists.
+"""`python -m app.evaluate saved_models/<run>.keras`: the model beside the baselines, on either protocol.
 
-Reads `<run>.json` beside the model for the data and list settings, so the lists,
-and therefore the numbers, are those `app.fit` reported.
+Reads `<run>.json` beside the model for the data and list settings, so the
+lists, and therefore the numbers, are those `app.fit` reported.
+
+- `--protocol sampled` (the default): fixed lists of `eval_list_length`
+  candidates, the visitor's items of the split and popularity-sampled negatives.
+- `--protocol catalogue`: each visitor's items of the split ranked among the
+  whole training catalogue (`app.catalogue_evaluation`), by the ranker alone
+  (exhaustive) or, with `--retriever`, by the two stages.
 """
 
 import os
@@ -13,6 +19,11 @@ import dataclasses  # noqa: E402
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
+
+from app.catalogue_evaluation import catalogue_queries  # noqa: E402
+from app.catalogue_evaluation import evaluate_catalogue  # noqa: E402
+from app.cli import UserError  # noqa: E402
 from app.cli import add_data_flags  # noqa: E402
 from app.cli import add_rebuild_flag  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
@@ -24,25 +35,53 @@ from app.list_evaluation import evaluation_lists_for  # noqa: E402
 from app.report import comparison_table  # noqa: E402
 from app.report import write_report  # noqa: E402
 from app.saved_runs import load_ranker  # noqa: E402
+from app.saved_runs import load_retriever  # noqa: E402
 from app.saved_runs import load_run_report  # noqa: E402
 from app.saved_runs import merged_data_flags  # noqa: E402
 from app.saved_runs import run_config  # noqa: E402
+from app.two_stage import DEFAULT_RETRIEVED  # noqa: E402
+from app.two_stage import CatalogueRanker  # noqa: E402
 
 logger = logging.getLogger("app.evaluate")
+
+
+PROTOCOLS = ("sampled", "catalogue")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m app.evaluate",
-        description="Load a saved ranker and report NDCG@10, HR@10, MRR and per-action AUC beside "
-        "the random, popularity and history-recency baselines on the same candidate lists.",
+        description="Load a saved ranker and report its ranking metrics beside the random, popularity and "
+        "history-recency baselines, scored on exactly the same candidates.",
     )
-    parser.add_argument("model", help="path to a .keras file written by app.fit or tuning.search")
+    parser.add_argument("model", help="path to a ranker .keras file written by app.fit or tuning.search")
     parser.add_argument(
         "--split",
         choices=("validation", "test", "both"),
         default="test",
-        help="which split's lists to score (default: %(default)s)",
+        help="which split to score (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="sampled",
+        help="sampled: fixed lists with popularity-sampled negatives (what app.fit reports); catalogue: every "
+        "item of the training catalogue ranked (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--retriever",
+        default=None,
+        help="catalogue protocol: a retrieval .keras file; the ranker then orders its shortlist plus the "
+        "visitor's history items (two stages) instead of the whole catalogue",
+    )
+    parser.add_argument(
+        "--retrieved", type=int, default=DEFAULT_RETRIEVED,
+        help="catalogue protocol: items the retriever passes on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max_visitors", type=int, default=0,
+        help="catalogue protocol: score a fixed hash-chosen subset of this many visitors per split "
+        "(default: 0, all)",
     )
     parser.add_argument("--json", default=None, help="also write the report (same schema as app.fit's) here")
     add_data_flags(parser)
@@ -50,21 +89,55 @@ def build_parser():
     return parser
 
 
+def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_visitors):
+    """`{split: M}` on the catalogue protocol: the ranker (or both stages) and the baselines."""
+    scorer = CatalogueRanker(ranker, data.catalog, config.action_weights, retriever, retrieved)
+
+    def model_scores(features):
+        items, _, scores = scorer.score(features)  # [n, M], [n, M]
+        if retriever is None:
+            return scores  # every catalogue item, in catalogue order
+        on_catalogue = np.full((len(items), data.catalog.num_items), -1.0, dtype=np.float32)  # below any score
+        slot = np.clip(np.searchsorted(data.catalog.item_id, items), 0, data.catalog.num_items - 1)  # [n, M]
+        known = (data.catalog.item_id[slot] == items) & (items > 0)  # [n, M]
+        rows = np.nonzero(known)[0]
+        on_catalogue[rows, slot[known]] = scores[known]
+        return on_catalogue
+
+    metrics = {}
+    for split in splits:
+        queries = catalogue_queries(getattr(data, split), config.history_length, max_visitors, config.seed)
+        metrics[split] = evaluate_catalogue(model_scores, queries, data.catalog, config.action_weights, config.seed)
+    return metrics
+
+
 @exits_cleanly_on_user_error
 def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging()
+    if args.protocol == "sampled" and args.retriever:
+        raise UserError("--retriever applies to --protocol catalogue (the sampled lists are fixed).")
+    if args.retrieved < 1 or args.max_visitors < 0:
+        raise UserError(f"--retrieved must be >= 1 and --max_visitors >= 0. Received: --retrieved {args.retrieved} "
+                        f"--max_visitors {args.max_visitors}")
     report = load_run_report(args.model)
     config = run_config(report)
     model = load_ranker(args.model)
+    retriever = load_retriever(args.retriever) if args.retriever else None
     flags = merged_data_flags(args, report)
     data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
     splits = ("validation", "test") if args.split == "both" else (args.split,)
-    lists = evaluation_lists_for(config, data, splits)
-    metrics = evaluate_all(model, config, data, lists)
+    if args.protocol == "catalogue":
+        metrics = catalogue_metrics(model, retriever, config, data, splits, args.retrieved, args.max_visitors)
+        stage = f"two stages, {args.retrieved} retrieved + history" if retriever else "exhaustive"
+        described = f"catalogue protocol, {stage}: every one of {data.catalog.num_items} catalogue items ranked"
+    else:
+        metrics = evaluate_all(model, config, data, evaluation_lists_for(config, data, splits))
+        described = (f"sampled protocol: lists of {config.eval_list_length} with the split's items and "
+                     f"popularity-sampled negatives")
     for split, entry in metrics.items():
-        print(comparison_table(entry, f"{Path(args.model).stem}: {split}"), end="\n\n")
-        if report is not None and split in report.get("metrics", {}):
+        print(comparison_table(entry, f"{Path(args.model).stem}: {split}, {described}"), end="\n\n")
+        if args.protocol == "sampled" and report is not None and split in report.get("metrics", {}):
             reported = report["metrics"][split]["model"]
             same = all(reported[key] == entry["model"][key] for key in entry["model"])
             print(f"{split}: {'reproduces' if same else 'DIFFERS FROM'} the metrics in the run's report.")
@@ -72,10 +145,13 @@ def main(argv=None):
         write_report(
             Path(args.json),
             {
+                "protocol": args.protocol,
+                "protocol_description": described,
                 "config": dataclasses.asdict(config),
                 "dataset": dataset_entry(data),
                 "data_flags": flags,
                 "model_path": str(args.model),
+                "retriever_path": args.retriever,
                 "metrics": metrics,
             },
         )

@@ -20,7 +20,7 @@ def with_relative_differences(entry):
     entry = dict(entry)
     entry["relative_to_baselines"] = {
         name: {
-            key: relative_difference(entry["model"][key], baseline[key]) for key in COMPARED_KEYS
+            key: relative_difference(entry["model"][key], baseline[key]) for key in entry["model"] if key != "lists"
         }
         for name, baseline in entry["baselines"].items()
     }
@@ -41,7 +41,7 @@ def comparison_table(entry, title):
     header = ["metric", "model", *names, *(f"vs {name}" for name in names)]
     rows = [f"**{title}** ({entry['model']['lists']} lists)", "", "| " + " | ".join(header) + " |"]
     rows.append("|" + "---|" * len(header))
-    for key in COMPARED_KEYS:
+    for key in (key for key in entry["model"] if key != "lists"):
         baselines = [entry["baselines"][name][key] for name in names]
         gains = [relative_difference(entry["model"][key], value) for value in baselines]
         cells = [key, _cell(entry["model"][key]), *map(_cell, baselines), *map(_relative_cell, gains)]

@@ -367,9 +367,7 @@ class _TextTable:
                 return f"{name}={batch.column(name)[int(position)].as_py()!r}"
 
             self._note_dropped("invalid UTF-8", invalid, indices, describe)
-        first = pc.utf8_trim_whitespace(batch.column(0))
-        candidates = pc.or_(pc.equal(pc.utf8_length(first), 0), pc.equal(first, batch.schema.names[0]))
-        if pc.any(candidates).as_py():
+        if not pc.all(pc.ascii_is_decimal(batch.column(0))).as_py():  # digits only: neither empty nor a header
             empty = _all_columns(batch, lambda text, _: pc.equal(pc.utf8_length(text), 0))
             header = _all_columns(batch, lambda text, name: pc.equal(text, name))
             self._note_dropped("empty line", empty, indices, lambda _: "empty line")

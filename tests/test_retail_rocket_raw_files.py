@@ -1,6 +1,10 @@
 """Malformed raw files: each gives a clear error, or a counted skip with `file:line` examples."""
 
+import io
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datasets.retail_rocket import raw_files
 
@@ -136,3 +140,85 @@ def test_kaggle_layout_in_subfolder_is_found(tmp_path):
                                                              "item_properties_part2.csv"]
     assert paths.category_tree.name == "category_tree.csv"
     assert raw_files.raw_files_present(tmp_path) and not raw_files.raw_files_present(tmp_path / "nothing")
+
+
+def test_quoted_header_names_the_quoted_columns(tmp_path):
+    paths = _write(tmp_path, '"timestamp","visitorid","event","itemid","transactionid"\n1433000000000,1,view,10,\n')
+    with pytest.raises(raw_files.RawFileError, match=r"lacks column\(s\).*columns=\['\"timestamp\"'.*no quotes"):
+        raw_files.read_raw_files(paths)
+
+
+def test_bad_transaction_id_is_skipped(tmp_path):
+    events, report = _read_with_rows(tmp_path, "1433000003000,2,transaction,11,7x",
+                                     "1433000004000,2,transaction,11,8")
+    assert len(events) == 4
+    assert report["skipped_rows"] == {"events.csv": {"unparseable transactionid": 1}}
+    assert report["skipped_examples"]["events.csv"]["unparseable transactionid"] == [
+        "events.csv:5: transactionid='7x'"]
+
+
+def test_events_differing_in_transaction_id_are_not_duplicates(tmp_path):
+    events, report = _read_with_rows(tmp_path, "1433000002000,1,transaction,10,78",
+                                     "1433000002000,1,transaction,10,")
+    assert len(events) == 5
+    assert report["duplicate_events_dropped"] == 0
+
+
+def test_every_line_of_every_file_is_accounted_for(tmp_path):
+    """Kaggle layout: skips, duplicates (within and across the property parts) and other properties add up."""
+    (tmp_path / "events.csv").write_text(EVENTS_HEADER + "\n".join(GOOD_EVENTS + ["", GOOD_EVENTS[0], "x"]) + "\n")
+    part1 = ("timestamp,itemid,property,value\n1,10,categoryid,5\n1,10,available,1\n1,10,categoryid,5\n"
+             "1,11,categoryid,x\n")
+    part2 = "timestamp,itemid,property,value\r\n1,10,categoryid,5\r\n2,10,categoryid,6\r\n3,12,888,1 2\r\n"
+    (tmp_path / "item_properties_part1.csv").write_text(part1)
+    (tmp_path / "item_properties_part2.csv").write_bytes(part2.encode())
+    (tmp_path / "category_tree.csv").write_text("categoryid,parentid\n5,\n6,5\n5,6\ncategoryid,parentid\n")
+    data = raw_files.read_raw_files(raw_files.locate_raw_files(tmp_path))
+    files = data.report["files"]
+    assert files["events.csv"] == {
+        "rows": 6, "rows_valid": 4, "physical_lines": 7, "header_lines": 1, "rows_kept": 3,
+        "skipped": {"empty line": 1, "wrong number of fields": 1}, "duplicates_dropped": 1,
+        "lines_accounted_for": True}
+    assert files["item_properties_part1.csv"] == {
+        "rows": 4, "categoryid_rows": 3, "categoryid_rows_kept": 2, "rows_valid": 2, "physical_lines": 5,
+        "header_lines": 1, "rows_kept": 1, "skipped": {"unparseable value": 1}, "duplicates_dropped": 1,
+        "other_property_rows": 1, "lines_accounted_for": True}
+    assert files["item_properties_part2.csv"] == {
+        "rows": 3, "categoryid_rows": 2, "categoryid_rows_kept": 2, "rows_valid": 2, "physical_lines": 4,
+        "header_lines": 1, "rows_kept": 1, "skipped": {}, "duplicates_dropped": 1, "other_property_rows": 1,
+        "lines_accounted_for": True}
+    assert files["category_tree.csv"] == {
+        "rows": 4, "rows_valid": 3, "physical_lines": 5, "header_lines": 1, "rows_kept": 2,
+        "skipped": {"repeated header": 1}, "duplicates_dropped": 1, "lines_accounted_for": True}
+    assert data.category_snapshots.values.tolist() == [[1, 10, 5], [2, 10, 6]]
+    assert data.category_parents.values.tolist() == [[6, 5], [5, 6]]
+    assert data.report["skipped_examples"]["category_tree.csv"] == {
+        "repeated header": ["category_tree.csv:5: repeated header"]}
+
+
+def test_lines_that_do_not_add_up_raise(tmp_path):
+    paths = _write(tmp_path, EVENTS_HEADER + "\n".join(GOOD_EVENTS) + "\n")
+    table = raw_files._TextTable(paths.events, raw_files.EVENT_COLUMNS, raw_files._SkipLog())
+    assert table.account(rows_kept=3)["lines_accounted_for"] is True
+    with pytest.raises(raw_files.LineAccountingError,
+                       match=r"events\.csv: 4 physical lines, but 1 header \+ 2 kept \+ 0 skipped \+ 0 duplicates"):
+        table.account(rows_kept=2)
+
+
+TOKENS = [b"a", b",", b"\r", b"\n", b"\r\n", b"\xc3\xa9", b"\xe2\x82\xac", b"\xff", b"\xc3", b"\xef\xbb\xbf"]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(data=st.binary(max_size=300) | st.lists(st.sampled_from(TOKENS), max_size=80).map(b"".join),
+       sizes=st.lists(st.integers(1, 7), min_size=1, max_size=5))
+def test_counted_stream_matches_plain_python(data, sizes):
+    """Lines as `bytes.splitlines` counts them, bytes as `decode(errors="replace")` gives them, for any reads."""
+    stream = raw_files._CountedUtf8Stream(io.BytesIO(data))
+    pieces, step = [], 0
+    while piece := stream.read(sizes[step % len(sizes)]):
+        assert len(piece) <= sizes[step % len(sizes)]
+        pieces.append(piece)
+        step += 1
+    assert stream.physical_lines == len(data.splitlines())
+    assert b"".join(pieces) == data.decode("utf-8", errors="replace").encode("utf-8")
+    assert stream.replaced_bytes == ("\ufffd" in data.decode("utf-8", errors="replace"))

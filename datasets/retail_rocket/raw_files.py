@@ -401,7 +401,7 @@ class _TextTable:
             entry[1].extend((int(line), text) for line, (_, text) in zip(lines, examples))
         for reason, (count, examples) in found.items():
             examples.sort()
-            self._add_skips(reason, count, [f"{self.name}:{line}: {text}"
+            self.add_skips(reason, count, [f"{self.name}:{line}: {text}"
                                             for line, text in examples[:MAX_EXAMPLES_PER_REASON]])
 
     def _check_parsed_lines(self, bad_lines: np.ndarray) -> None:
@@ -417,7 +417,8 @@ class _TextTable:
                 f"{self.header_lines + self.rows_read}. Rows would be lost silently; please report this with the "
                 "file.")
 
-    def _add_skips(self, reason: str, count: int, examples: list[str]) -> None:
+    def add_skips(self, reason: str, count: int, examples: list[str]) -> None:
+        """Counts `count` skipped rows under `reason`, with a few `file:line` examples, for the report and `account`."""
         if count:
             self.skipped[reason] = self.skipped.get(reason, 0) + int(count)
             self.skips.add(self.name, reason, count, examples)
@@ -441,7 +442,7 @@ class _TextTable:
         lines = self.line_numbers(head)
         texts = values.take(pa.array(head)).to_pylist()
         examples = [f"{self.name}:{line}: {column}={text!r}" for line, text in zip(lines, texts)]
-        self._add_skips(reason, len(positions), examples)
+        self.add_skips(reason, len(positions), examples)
 
     def account(self, rows_kept: int, duplicates_dropped: int = 0, *,
                 filtered_name: str = "rows_filtered") -> dict:

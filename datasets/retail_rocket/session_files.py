@@ -145,7 +145,7 @@ def _drop_groups(table: _TextTable, rows: np.ndarray, starts: np.ndarray, bad: n
     lines = table.line_numbers(rows[starts[shown]])
     examples = [f"{table.name}:{line}: {id_column}={group_ids[starts[g]]} {describe(g)}"
                 for line, g in zip(lines, shown)]
-    skips.add(table.name, f"{id_column.removesuffix('_id')} with {reason}", int(lengths.sum()), examples)
+    table.add_skips(f"{id_column.removesuffix('_id')} with {reason}", int(lengths.sum()), examples)
     return len(bad_groups)
 
 
@@ -178,10 +178,12 @@ def _grouped(table: _TextTable, keep: np.ndarray, values: dict, id_column: str, 
 
 
 def _report(table: _TextTable, skips: _SkipLog, rows_kept: int, unit: str, kept: int, dropped: dict) -> dict:
+    """The file's report; checks first that every physical line is the header, a kept row or a counted skip."""
+    lines = table.account(rows_kept)
     skips.log()
     return {"file": str(table.path), "rows": int(table.rows_read), "rows_kept": int(rows_kept), unit: int(kept),
             f"{unit}_skipped": {reason: count for reason, count in dropped.items() if count},
-            "skipped_rows": skips.counts, "skipped_examples": skips.examples}
+            "skipped_rows": skips.counts, "skipped_examples": skips.examples, "lines": lines}
 
 
 def read_sessions(path: epath.PathLike) -> Sessions:

@@ -5,7 +5,9 @@ from app.cli import UserError
 
 logger = logging.getLogger("app.data")
 
-DATASET_CHOICES = ("auto", "retail_rocket/full", "retail_rocket/synthetic", "retail_rocket/synthetic_full")
+DATASET_CHOICES = (
+    "auto", "retail_rocket/full", "retail_rocket/synthetic", "retail_rocket/synthetic_full", "retail_rocket/sessions"
+)
 
 DATA_FLAG_NAMES = ("dataset", "data_dir", "manual_dir", "min_visitor_events", "min_item_events")
 """The data flags every command shares (`app.cli.add_data_flags`), saved in each run's report."""

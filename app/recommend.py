@@ -80,8 +80,7 @@ def visitor_history(data, visitor, history_length):
         if record < store.num_visitors and store.visitor_id[record] == visitor:
             records = np.array([record])
             stop = store.record_end[records]
-            features = store.history(records, stop, history_length, store.timestamp_ms[stop - 1])
-            return {"visitor_id": np.array([visitor], dtype=np.int32), **features}
+            return store.model_features(records, stop, history_length, store.timestamp_ms[stop - 1])
     raise UserError(
         f"Visitor {visitor} is not in {data.name} (after its filters). Pick a visitor id from the "
         "dataset's events, e.g. one of the training split's."

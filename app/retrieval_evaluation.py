@@ -59,9 +59,8 @@ class RetrievalQueries:
             raise ValueError(
                 f"No record of the store has an event in its split. Received: {store.num_visitors} records"
             )
-        features = {"visitor_id": store.visitor_id[records].astype(np.int32)}
         reference_ms = store.timestamp_ms[store.own_start[records]]  # [V]
-        features.update(store.history(records, store.own_start[records], history_length, reference_ms))
+        features = store.model_features(records, store.own_start[records], history_length, reference_ms)
         event_index, event_record = store.own_event_index(records)  # [N]
         pairs, pair_of_event = np.unique(
             np.stack([event_record, store.item_id[event_index].astype(np.int64)]), axis=1, return_inverse=True

@@ -104,8 +104,7 @@ class EvaluationLists:
             chunk = records[start : start + chunk_size]  # [R]
             visitor_id = store.visitor_id[chunk]  # [R]
             reference_ms = store.timestamp_ms[store.own_start[chunk]]  # [R]
-            features = {"visitor_id": visitor_id.astype(np.int32)}
-            features.update(store.history(chunk, store.own_start[chunk], history_length, reference_ms))
+            features = store.model_features(chunk, store.own_start[chunk], history_length, reference_ms)
             event_index, event_record = store.own_event_index(chunk)  # [M]
             rows = np.searchsorted(chunk, event_record)  # [M]
 

@@ -29,6 +29,8 @@ class EventStore:
         parent_category_id: int32 `[N]`, 0 when unknown.
         action: int32 `[N]`, 1 view, 2 addtocart, 3 transaction.
         timestamp_ms: int64 `[N]`, non-decreasing within each record.
+        anonymous: the records are sessions without a visitor (`visitor_id` is only their key), so the
+            model's `visitor_id` feature is 0 (`model_features`).
     """
 
     visitor_id: np.ndarray
@@ -39,6 +41,7 @@ class EventStore:
     parent_category_id: np.ndarray
     action: np.ndarray
     timestamp_ms: np.ndarray
+    anonymous: bool = False
 
     def __post_init__(self):
         dtypes = {"visitor_id": np.int64, "offsets": np.int64, "context_end": np.int32, "timestamp_ms": np.int64}
@@ -152,6 +155,15 @@ class EventStore:
             "history_age_hours": np.where(valid, age_ms / MS_PER_HOUR, 0.0).astype(np.float32),
         }
 
+    def model_features(self, records, stop, length, reference_ms):
+        """The model's visitor and history features of `records`: `visitor_id [R]` and `history(...)`.
+
+        The visitor id is 0 for anonymous records (sessions), so that no model learns a row per session.
+        """
+        records = np.asarray(records)
+        visitor_id = np.zeros(records.size, np.int32) if self.anonymous else self.visitor_id[records].astype(np.int32)
+        return {"visitor_id": visitor_id, **self.history(records, stop, length, reference_ms)}
+
     @classmethod
     def from_frame(cls, events, split=None):
         """Builds a store from a per-event pandas DataFrame (used by tests and small tools).
@@ -234,6 +246,7 @@ class EventStore:
             offsets=np.concatenate([[0], np.cumsum(new_lengths)]),
             context_end=arrays["context_end"][order],
             **{name: arrays[name][event_order] for name in EVENT_FIELDS},
+            anonymous=bool(getattr(builder.builder_config, "sessions", False)),
         )
 
 
@@ -306,7 +319,7 @@ class ItemCatalog:
         known = category != 0
         order = np.lexsort((train.timestamp_ms[event_index][known], item_position[known]))
         sorted_position = item_position[known][order]
-        last = np.append(sorted_position[1:] != sorted_position[:-1], True)  # last event of each item
+        last = np.append(sorted_position[1:] != sorted_position[:-1], True)[: sorted_position.size]  # item's last
         category_id = np.zeros(item_id.size, dtype=np.int32)
         category_id[sorted_position[last]] = category[known][order][last]
         return cls(item_id=item_id, category_id=category_id, action_counts=counts)

@@ -7,7 +7,7 @@ import shutil
 
 from etils import epath
 
-from datasets.event_store import EventStore, ItemCatalog
+from datasets.event_store import SPLITS, EventStore, ItemCatalog
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ class LoadedData:
         statistics: the build's statistics (`builder.info.metadata`) as a JSON-able dict.
         train: `EventStore` of the train split.
         validation: `EventStore` of the validation split (train events as context).
-        test: `EventStore` of the test split (train and validation events as context).
+        test: `EventStore` of the test split (train and validation events as context); None for the session
+            benchmark, whose test cases come as a file.
         catalog: `ItemCatalog` of the train split.
     """
 
@@ -55,7 +56,7 @@ def prepare_builder(config="synthetic", data_dir=None, manual_dir=None, min_visi
     every raw file match those recorded in its metadata. Otherwise `if_stale` decides: "rebuild" deletes it
     and builds again (saying so), "error" raises `StaleBuildError` naming the file that changed.
     """
-    from datasets.retail_rocket import kaggle_access, make_builder, raw_files
+    from datasets.retail_rocket import kaggle_access, make_builder, raw_files, session_files
     from datasets.retail_rocket.source_fingerprint import fingerprint_changes, source_fingerprint
 
     if if_stale not in ("rebuild", "error"):
@@ -65,16 +66,20 @@ def prepare_builder(config="synthetic", data_dir=None, manual_dir=None, min_visi
     builder = make_builder(**arguments)
     if not builder.builder_config.synthetic_visitors:
         look_in = epath.Path(manual_dir) if manual_dir is not None else default_manual_dir(data_dir)
-        paths = raw_files.locate_raw_files(
-            look_in, how_to_get=kaggle_access.MANUAL_DOWNLOAD_INSTRUCTIONS + kaggle_access.download_hint(look_in))
+        if builder.builder_config.sessions:
+            files = [session_files.locate_train_sessions(look_in)]
+        else:
+            files = raw_files.locate_raw_files(
+                look_in, how_to_get=kaggle_access.MANUAL_DOWNLOAD_INSTRUCTIONS + kaggle_access.download_hint(look_in)
+            ).all_files()
         if builder.is_prepared():
-            changes = fingerprint_changes(builder.info.metadata.get("source_files"), source_fingerprint(paths))
+            changes = fingerprint_changes(builder.info.metadata.get("source_files"), source_fingerprint(files))
             if changes:
                 name = f"{builder.name}/{builder.builder_config.name}"
                 if if_stale == "error":
                     raise StaleBuildError(
                         f"The {name} build in {builder.data_dir} was made from other files than those in "
-                        f"{paths.events.parent}: {'; '.join(changes)}. Pass --rebuild_data to rebuild it from the "
+                        f"{files[0].parent}: {'; '.join(changes)}. Pass --rebuild_data to rebuild it from the "
                         "current files (a model trained on the old build is then scored on new data).")
                 logger.warning("Rebuilding %s: %s.", name, "; ".join(changes))
                 shutil.rmtree(builder.data_dir)
@@ -92,7 +97,7 @@ def load_retail_rocket(config="synthetic", data_dir=None, manual_dir=None, min_v
     """Prepares the `retail_rocket` build if needed and reads its three splits.
 
     Args:
-        config: builder config, "full", "synthetic" or "synthetic_full".
+        config: builder config, "full", "synthetic", "synthetic_full" or "sessions".
         data_dir: TFDS data directory (the TFDS default when None).
         manual_dir: folder with the Retail Rocket files, for "full".
         min_visitor_events: visitor filter, the config's default when None.
@@ -100,13 +105,13 @@ def load_retail_rocket(config="synthetic", data_dir=None, manual_dir=None, min_v
         if_stale: what a cached build made from other files than the current ones does (`prepare_builder`).
     """
     builder = prepare_builder(config, data_dir, manual_dir, min_visitor_events, min_item_events, if_stale)
-    train = EventStore.from_builder(builder, "train")
+    stores = {split: EventStore.from_builder(builder, split) for split in SPLITS if split in builder.info.splits}
     return LoadedData(
         name=f"{builder.name}/{builder.builder_config.name}",
         version=str(builder.version),
         statistics=_json_able(dict(builder.info.metadata or {})),
-        train=train,
-        validation=EventStore.from_builder(builder, "validation"),
-        test=EventStore.from_builder(builder, "test"),
-        catalog=ItemCatalog.from_store(train),
+        train=stores["train"],
+        validation=stores["validation"],
+        test=stores.get("test"),
+        catalog=ItemCatalog.from_store(stores["train"]),
     )

@@ -102,8 +102,7 @@ class RetrievalExamples:
         """
         cuts, records = self.cut_points[positions], self.cut_records[positions]  # [B]
         batch_size = cuts.size
-        features = {"visitor_id": self.store.visitor_id[records].astype(np.int32)}
-        features.update(self.store.history(records, cuts, self.history_length, self.store.timestamp_ms[cuts]))
+        features = self.store.model_features(records, cuts, self.history_length, self.store.timestamp_ms[cuts])
         item_position = self.catalog_position(self.store.item_id[cuts])  # [B]
         uniforms = rng.random((batch_size, self.negatives_per_example))  # [B, G]
         negative_position = np.searchsorted(self._negative_cdf, uniforms, side="right")  # [B, G]

@@ -105,8 +105,7 @@ class TrainingExamples:
         cuts, records = self.cut_points[positions], self.cut_records[positions]  # [B]
         batch_size = cuts.size
         reference_ms = self.store.timestamp_ms[cuts]  # [B]
-        features = {"visitor_id": self.store.visitor_id[records].astype(np.int32)}
-        features.update(self.store.history(records, cuts, self.history_length, reference_ms))
+        features = self.store.model_features(records, cuts, self.history_length, reference_ms)
         target = self.target_index(cuts, records)  # [B, W]
         rows, slots = np.nonzero(target >= 0)  # [M]
         lists = CandidateLists.build(

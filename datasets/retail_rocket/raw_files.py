@@ -90,6 +90,10 @@ class RawFilePaths:
     item_properties: tuple[epath.Path, ...]
     category_tree: epath.Path | None
 
+    def all_files(self) -> list[epath.Path]:
+        """Every file of the dump that is there, events first."""
+        return [self.events, *self.item_properties] + ([self.category_tree] if self.category_tree else [])
+
 
 @dataclasses.dataclass
 class RawData:

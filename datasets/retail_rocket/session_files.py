@@ -104,6 +104,20 @@ class SessionCases:
                             items=self.items[offsets[0]:offsets[-1]], target=self.target[start:stop])
 
 
+def locate_train_sessions(directory: epath.PathLike) -> epath.Path:
+    """`train_sessions.csv` in `directory` (or its `retail_rocket/` subfolder), or a `RawFileError` saying where
+    it looked and how to get it."""
+    directory = epath.Path(directory)
+    for folder in (directory, directory / "retail_rocket"):
+        if (folder / TRAIN_SESSIONS_FILE).exists():
+            return folder / TRAIN_SESSIONS_FILE
+    raise RawFileError(
+        f"{TRAIN_SESSIONS_FILE} not found in {directory} (nor in its retail_rocket/ subfolder). The session "
+        f"benchmark's training file has the header {','.join(SESSION_COLUMNS)}; pass the folder holding it as "
+        "--manual_dir (this project's tests read ../shared/data/retailrocket-sessions/)."
+    )
+
+
 def _require_file(path: epath.Path, columns: tuple[str, ...]) -> None:
     if not path.exists():
         raise RawFileError(f"{path} not found. Expected a CSV file with the header {','.join(columns)} "

@@ -17,10 +17,9 @@ def file_fingerprint(path: epath.PathLike) -> dict:
     return {"bytes": path.stat().length, "sha256": digest.hexdigest()}
 
 
-def source_fingerprint(paths) -> dict:
-    """`{file name: file_fingerprint}` of every raw file of a `raw_files.RawFilePaths`."""
-    files = [paths.events, *paths.item_properties] + ([paths.category_tree] if paths.category_tree else [])
-    return {path.name: file_fingerprint(path) for path in files}
+def source_fingerprint(files) -> dict:
+    """`{file name: file_fingerprint}` of every raw file a build reads."""
+    return {epath.Path(path).name: file_fingerprint(path) for path in files}
 
 
 def fingerprint_changes(recorded: dict | None, current: dict) -> list[str]:

@@ -35,6 +35,9 @@ NUM_VISITORS = 1_407_580
 MAX_CHUNK_SIZE = 2048
 """Most candidates per compiled scoring call in exhaustive ranking (see `balanced_chunk_size`)."""
 
+FULL_MODEL_CHUNK_SIZE = 1024
+"""Candidates per list when the full ranker scores a catalogue (`app.recommend`'s default)."""
+
 
 def random_ranker(config, seed=0):
     """A `PhoenixRanker` of `config` with random weights, built in float32."""
@@ -209,18 +212,45 @@ def cached_speedup(config, num_candidates=1000, repeats=20, seed=0):
     }
 
 
+def full_model_logits(ranker, history, items, categories, chunk_size=FULL_MODEL_CHUNK_SIZE):
+    """Logits `[I, A]` of every item through the full ranker, as `app.recommend` scored a catalogue.
+
+    The items are cut into rows of `chunk_size` (the last padded with id 0),
+    each row a candidate list for the same history, and scored with
+    `predict(batch_size=8)`.
+    """
+    rows = -(-len(items) // chunk_size)
+    padding = rows * chunk_size - len(items)
+    features = {name: np.repeat(value, rows, axis=0) for name, value in history.items()}  # [R, S]
+    features["candidate_item_id"] = np.pad(items, (0, padding)).reshape(rows, chunk_size)  # [R, chunk]
+    features["candidate_category_id"] = np.pad(categories, (0, padding)).reshape(rows, chunk_size)
+    logits = np.asarray(ranker.predict(features, batch_size=8, verbose=0))  # [R, chunk, A]
+    return logits.reshape(rows * chunk_size, -1)[: len(items)]  # [I, A]
+
+
 def exhaustive_ranking(
-    config, catalogue_size, repeats=10, max_chunk_size=MAX_CHUNK_SIZE, top_k=10, seed=0
+    config,
+    catalogue_size,
+    repeats=10,
+    max_chunk_size=MAX_CHUNK_SIZE,
+    top_k=10,
+    seed=0,
+    compare_full_model=False,
 ):
     """Latency of ranking a whole catalogue for one visitor with `CachedRanker`.
 
     Each timed call encodes the visitor's history, scores every catalogue item
     in chunks of `balanced_chunk_size(catalogue_size, max_chunk_size)` and
-    takes the `top_k` by the ranking score.
+    takes the `top_k` by the ranking score. With `compare_full_model`, the
+    same ranking through the full ranker (`full_model_logits`, the way
+    `app.recommend` scored a catalogue before `CachedRanker`) is timed too,
+    repeats interleaved, and the two top-k lists are compared.
 
     Returns:
         Dict with `p50_ms`, `min_ms`, `cpu_p50_ms`, the shapes, the number of
-        compiled scoring calls per ranking and the load average.
+        compiled scoring calls per ranking and the load average; with
+        `compare_full_model` also `full_model` (the same timings),
+        `speedup_over_full_model` and `same_top_k`.
     """
     rng = np.random.default_rng(seed)
     ranker = random_ranker(config, seed)
@@ -234,25 +264,37 @@ def exhaustive_ranking(
         logits = cached.score(cache, history, items[None], categories[None])[0]  # [I, A]
         return items[top_items(logits, top_k)]  # [k]
 
+    def rank_with_full_model():
+        return items[top_items(full_model_logits(ranker, history, items, categories), top_k)]  # [k]
+
+    calls = {"cached": rank}
+    comparison = {}
+    if compare_full_model:
+        calls["full_model"] = rank_with_full_model
+        comparison["same_top_k"] = bool(np.array_equal(rank(), rank_with_full_model()))
     load = os.getloadavg()[0]
-    times = _interleaved_ms({"rank": rank}, repeats)["rank"]
+    times = _interleaved_ms(calls, repeats)
+    if compare_full_model:
+        comparison["full_model"] = {**times["full_model"], "chunk_size": FULL_MODEL_CHUNK_SIZE}
+        comparison["speedup_over_full_model"] = times["full_model"]["p50_ms"] / times["cached"]["p50_ms"]
     return {
         "catalogue_size": catalogue_size,
         "chunk_size": chunk_size,
         "scoring_calls": -(-catalogue_size // chunk_size),
         "top_k": top_k,
         "repeats": repeats,
-        **times,
+        **times["cached"],
+        **comparison,
         "load_average_1m": [load, os.getloadavg()[0]],
     }
 
 
 def catalogue_timings(config, repeats=10, max_chunk_size=MAX_CHUNK_SIZE):
-    """`cached_speedup` at 1 x 1,000 and `exhaustive_ranking` over the slice's and the large catalogue."""
+    """Speed-up at 1 x 1,000, exhaustive ranking of both catalogues (the slice's also with the full ranker)."""
     return {
         "speedup": cached_speedup(config, repeats=2 * repeats),
         "exhaustive_slice": exhaustive_ranking(
-            config, SLICE_CATALOGUE_SIZE, repeats, max_chunk_size
+            config, SLICE_CATALOGUE_SIZE, repeats, max_chunk_size, compare_full_model=True
         ),
         "exhaustive_large": exhaustive_ranking(
             config, LARGE_CATALOGUE_SIZE, max(3, repeats // 2), max_chunk_size
@@ -284,4 +326,15 @@ def catalogue_rows(results):
                 ),
             )
         )
+        if "full_model" in result:
+            full = result["full_model"]
+            rows.append(
+                (
+                    f"  same with the full ranker (lists of {full['chunk_size']}) p50",
+                    (
+                        f"{full['p50_ms']:.0f} ms (CPU {full['cpu_p50_ms']:.0f} ms); cached is "
+                        f"{result['speedup_over_full_model']:.1f}x faster, same top-k: {result['same_top_k']}"
+                    ),
+                )
+            )
     return rows

@@ -45,9 +45,12 @@ def test_a_small_speedup_and_exhaustive_run():
     speedup = catalogue_timing.cached_speedup(SMALL, num_candidates=40, repeats=2)
     assert speedup["max_abs_logit_difference"] < 1e-5
     assert speedup["full"]["p50_ms"] > 0 and speedup["cached"]["p50_ms"] > 0
-    exhaustive = catalogue_timing.exhaustive_ranking(SMALL, 300, repeats=2, max_chunk_size=128)
+    exhaustive = catalogue_timing.exhaustive_ranking(
+        SMALL, 300, repeats=2, max_chunk_size=128, compare_full_model=True
+    )
     assert (exhaustive["chunk_size"], exhaustive["scoring_calls"]) == (104, 3)
     assert exhaustive["p50_ms"] >= exhaustive["min_ms"] > 0
+    assert exhaustive["same_top_k"] and exhaustive["full_model"]["p50_ms"] > 0
     rows = dict(catalogue_timing.catalogue_rows(
         {"speedup": speedup, "exhaustive_slice": exhaustive, "exhaustive_large": exhaustive}
     ))

@@ -116,8 +116,46 @@ class DecoderBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, h, positions, attention_mask):
-        norm_1, norm_2, norm_3, norm_4 = self.norms
-        attended = self.attention(norm_1(h), positions, attention_mask)  # [B, T, D]
+        attended = self.attention(self.norms[0](h), positions, attention_mask)  # [B, T, D]
+        return self._residual_and_feed_forward(h, attended)  # [B, T, D]
+
+    def keys_and_values(self, h, positions):
+        """The attention's keys and values of the tokens `h`, as `call` computes them.
+
+        Args:
+            h: tensor `[B, T, D]`, the block's input.
+            positions: int tensor `[B, T]`.
+
+        Returns:
+            `(key, value)`, tensors `[B, T, K, Dh]`.
+        """
+        return self.attention.keys_and_values(self.norms[0](h), positions)
+
+    def attend_to_prefix(self, h, prefix_key, prefix_value, prefix_mask, query_mask):
+        """The block over tokens that attend to a cached prefix and to themselves only.
+
+        See `GroupedQueryAttention.attend_to_prefix`: the tokens share one
+        position `p` and the prefix keys are rotated to `prefix_positions - p`.
+        The feed-forward sub-block is the same as in `call`.
+
+        Args:
+            h: tensor `[B, C, D]`, the block's input for the new tokens.
+            prefix_key: tensor `[B, P, K, Dh]`, this block's
+                `keys_and_values(prefix, prefix_positions - p)`.
+            prefix_value: tensor `[B, P, K, Dh]`.
+            prefix_mask: bool tensor `[B, P]`, True on the prefix keys to attend to.
+            query_mask: bool tensor `[B, C]`, True on real tokens.
+
+        Returns:
+            Tensor `[B, C, D]`.
+        """
+        attended = self.attention.attend_to_prefix(
+            self.norms[0](h), prefix_key, prefix_value, prefix_mask, query_mask
+        )  # [B, C, D]
+        return self._residual_and_feed_forward(h, attended)  # [B, C, D]
+
+    def _residual_and_feed_forward(self, h, attended):
+        _, norm_2, norm_3, norm_4 = self.norms
         h = h + norm_2(attended)  # [B, T, D]
         x = norm_3(h)  # [B, T, D]
         gated = ops.gelu(self.gate_dense(x)) * self.linear_dense(x)  # [B, T, F]

@@ -1,6 +1,7 @@
 """A stack of decoder blocks."""
 
 import keras
+from keras import ops
 
 from layers.decoder_block import DecoderBlock
 from layers.grouped_query_attention import check_head_arguments
@@ -74,6 +75,61 @@ class DecoderStack(keras.layers.Layer):
     def call(self, h, positions, attention_mask):
         for block in self.blocks:
             h = block(h, positions, attention_mask)  # [B, T, D]
+        return h
+
+    def prefix_keys_and_values(self, h, positions, attention_mask, query_position):
+        """Every block's keys and values of a prefix, the cache for `attend_to_prefix`.
+
+        Runs the prefix through the blocks as `call` does (the last block's
+        output is not needed, so only its keys and values are computed). No
+        prefix token attends to a later one (candidates see the customer and
+        the history, never the reverse), so the prefix's keys and values alone
+        are those inside the full sequence. The keys are rotated to
+        `positions - query_position`, the positions relative to the later
+        tokens' shared position (see `GroupedQueryAttention.attend_to_prefix`).
+
+        Args:
+            h: tensor `[B, P, D]`, the prefix tokens.
+            positions: int tensor `[B, P]`.
+            attention_mask: bool tensor `[B, P, P]`.
+            query_position: int tensor `[B, 1]`, the position of the tokens
+                that will attend to the prefix.
+
+        Returns:
+            `(keys, values)`, tensors `[B, L, P, K, Dh]` with `L = num_layers`.
+        """
+        relative_positions = positions - query_position  # [B, P]
+        keys, values = [], []
+        for index, block in enumerate(self.blocks):
+            key, value = block.keys_and_values(h, relative_positions)  # [B, P, K, Dh] each
+            keys.append(key)
+            values.append(value)
+            if index + 1 < len(self.blocks):
+                h = block(h, positions, attention_mask)  # [B, P, D]
+        return ops.stack(keys, axis=1), ops.stack(values, axis=1)  # [B, L, P, K, Dh] each
+
+    def attend_to_prefix(self, h, prefix_keys, prefix_values, prefix_mask, query_mask):
+        """The stack over tokens that attend to a cached prefix and to themselves only.
+
+        Equals the outputs of `call` at these tokens over `[prefix, h]` with the
+        candidate-isolation mask (each token sees the valid prefix tokens and
+        itself), all of them at the `query_position` given to
+        `prefix_keys_and_values`.
+
+        Args:
+            h: tensor `[B, C, D]`, one token per candidate.
+            prefix_keys: tensor `[B, L, P, K, Dh]` from `prefix_keys_and_values`.
+            prefix_values: tensor `[B, L, P, K, Dh]`.
+            prefix_mask: bool tensor `[B, P]`, True on the valid prefix tokens.
+            query_mask: bool tensor `[B, C]`, True on real tokens.
+
+        Returns:
+            Tensor `[B, C, D]`.
+        """
+        for index, block in enumerate(self.blocks):
+            h = block.attend_to_prefix(
+                h, prefix_keys[:, index], prefix_values[:, index], prefix_mask, query_mask
+            )  # [B, C, D]
         return h
 
     def compute_output_shape(self, h_shape, positions_shape=None, attention_mask_shape=None):

@@ -134,11 +134,9 @@ class GroupedQueryAttention(keras.layers.Layer):
         kv_heads = self.num_key_value_heads
         groups = self.num_query_heads // kv_heads
         query = self.query_dense(x)  # [B, T, H, Dh]
-        key = self.key_dense(x)  # [B, T, K, Dh]
-        value = self.value_dense(x)  # [B, T, K, Dh]
         if self.use_rotary:
             query = self.rotary(query, positions)  # [B, T, H, Dh]
-            key = self.rotary(key, positions)  # [B, T, K, Dh]
+        key, value = self.keys_and_values(x, positions)  # [B, T, K, Dh] each
         # Fold each key/value head's query group into the query axis: one
         # batched matmul per key/value head, which XLA runs faster than a
         # five-axis einsum.
@@ -151,16 +149,10 @@ class GroupedQueryAttention(keras.layers.Layer):
         key = ops.transpose(key, (0, 2, 1, 3))  # [B, K, T, Dh]
         value = ops.transpose(value, (0, 2, 1, 3))  # [B, K, T, Dh]
         logits = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))  # [B, K, G*T, T]
-        logits = ops.cast(logits, "float32") * self._multiplier()
-        if self.logit_cap is not None:
-            logits = self.logit_cap * ops.tanh(logits / self.logit_cap)
         mask = ops.tile(
             ops.cast(attention_mask, "bool")[:, None, :, :], (1, 1, groups, 1)
         )  # [B, 1, G*T, T]
-        logits = ops.where(mask, logits, _MASKED_LOGIT)  # [B, K, G*T, T]
-        probs = ops.softmax(logits, axis=-1)  # [B, K, G*T, T]
-        has_key = ops.cast(ops.any(mask, axis=-1, keepdims=True), "float32")  # [B, 1, G*T, 1]
-        probs = ops.cast(probs * has_key, self.compute_dtype)  # [B, K, G*T, T]
+        probs = self._attention_weights(logits, mask)  # [B, K, G*T, T]
         encoded = ops.matmul(probs, value)  # [B, K, G*T, Dh]
         encoded = ops.reshape(
             encoded, (batch, kv_heads, groups, time, self.key_size)
@@ -170,6 +162,111 @@ class GroupedQueryAttention(keras.layers.Layer):
             (batch, time, self.num_query_heads, self.key_size),
         )  # [B, T, H, Dh]
         return self.output_dense(encoded)  # [B, T, D]
+
+    def keys_and_values(self, x, positions):
+        """The rotated keys and the values of the tokens `x`, as `call` computes them.
+
+        A prefix's keys and values, once computed, can be cached and attended
+        to by later tokens with `attend_to_prefix`.
+
+        Args:
+            x: tensor `[B, T, D]`.
+            positions: int tensor `[B, T]`.
+
+        Returns:
+            `(key, value)`, tensors `[B, T, K, Dh]` in the compute dtype.
+        """
+        key = self.key_dense(x)  # [B, T, K, Dh]
+        value = self.value_dense(x)  # [B, T, K, Dh]
+        if self.use_rotary:
+            key = self.rotary(key, positions)  # [B, T, K, Dh]
+        return key, value
+
+    def attend_to_prefix(self, x, prefix_key, prefix_value, prefix_mask, query_mask):
+        """Attends each token of `x` to the valid keys of a cached prefix and to itself only.
+
+        All the tokens of `x` share one position `p` (the ranker's candidates
+        do). A rotary dot product depends only on the difference of the two
+        positions, so with the prefix keys rotated to `prefix_positions - p`
+        (`keys_and_values(prefix, prefix_positions - p)`) the tokens' queries
+        and their own keys need no rotation at all. Each token's output then
+        equals that of `call` over `[prefix, x]` with the candidate-isolation
+        mask (the token sees the valid prefix tokens and itself), without the
+        `[C, C]` attention among the tokens of `x` that the mask throws away.
+        A token whose `query_mask` is False outputs zeros, like an all-False
+        row in `call`.
+
+        Args:
+            x: tensor `[B, C, D]`, one query token per candidate.
+            prefix_key: tensor `[B, P, K, Dh]`, the prefix's keys rotated to
+                `prefix_positions - p`.
+            prefix_value: tensor `[B, P, K, Dh]`, the prefix's values.
+            prefix_mask: bool tensor `[B, P]`, True on the prefix keys to attend to.
+            query_mask: bool tensor `[B, C]`, True on real tokens.
+
+        Returns:
+            Tensor `[B, C, D]` in the compute dtype.
+        """
+        batch, count = ops.shape(x)[0], ops.shape(x)[1]
+        kv_heads = self.num_key_value_heads
+        groups = self.num_query_heads // kv_heads
+        query = self.query_dense(x)  # [B, C, H, Dh]
+        key = self.key_dense(x)  # [B, C, K, Dh]
+        value = self.value_dense(x)  # [B, C, K, Dh]
+        # As in `call`, each key/value head's query group is folded into the
+        # query axis: one batched matmul per key/value head against the prefix
+        # (on CPU twice as fast as the five-axis einsum).
+        query = ops.transpose(
+            ops.reshape(query, (batch, count, kv_heads, groups, self.key_size)),
+            (0, 2, 1, 3, 4),
+        )  # [B, K, C, G, Dh]
+        key = ops.expand_dims(ops.transpose(key, (0, 2, 1, 3)), 3)  # [B, K, C, 1, Dh]
+        value = ops.expand_dims(ops.transpose(value, (0, 2, 1, 3)), 3)  # [B, K, C, 1, Dh]
+        prefix_logits = ops.matmul(
+            ops.reshape(query, (batch, kv_heads, count * groups, self.key_size)),
+            ops.transpose(prefix_key, (0, 2, 3, 1)),
+        )  # [B, K, C*G, P]
+        own_logits = ops.reshape(
+            ops.sum(query * key, axis=-1), (batch, kv_heads, count * groups, 1)
+        )  # [B, K, C*G, 1]
+        logits = ops.concatenate([prefix_logits, own_logits], axis=-1)  # [B, K, C*G, P+1]
+        key_mask = ops.concatenate(
+            [ops.cast(prefix_mask, "bool"), ops.ones((batch, 1), dtype="bool")], axis=1
+        )  # [B, P+1]
+        query_mask = ops.repeat(ops.cast(query_mask, "bool"), groups, axis=1)  # [B, C*G]
+        mask = ops.logical_and(
+            query_mask[:, None, :, None], key_mask[:, None, None, :]
+        )  # [B, 1, C*G, P+1]
+        probs = self._attention_weights(logits, mask)  # [B, K, C*G, P+1]
+        encoded = ops.matmul(
+            probs[..., :-1], ops.transpose(prefix_value, (0, 2, 1, 3))
+        )  # [B, K, C*G, Dh]
+        encoded = ops.reshape(
+            encoded, (batch, kv_heads, count, groups, self.key_size)
+        )  # [B, K, C, G, Dh]
+        own_probs = ops.reshape(
+            probs[..., -1], (batch, kv_heads, count, groups, 1)
+        )  # [B, K, C, G, 1]
+        encoded = encoded + own_probs * value  # [B, K, C, G, Dh]
+        encoded = ops.reshape(
+            ops.transpose(encoded, (0, 2, 1, 3, 4)),
+            (batch, count, self.num_query_heads, self.key_size),
+        )  # [B, C, H, Dh]
+        return self.output_dense(encoded)  # [B, C, D]
+
+    def _attention_weights(self, logits, mask):
+        """Scaled, capped, masked softmax over the last axis, in float32.
+
+        `mask` broadcasts against `logits`; a row whose mask is all False
+        gets all-zero weights.
+        """
+        logits = ops.cast(logits, "float32") * self._multiplier()
+        if self.logit_cap is not None:
+            logits = self.logit_cap * ops.tanh(logits / self.logit_cap)
+        logits = ops.where(mask, logits, _MASKED_LOGIT)
+        probs = ops.softmax(logits, axis=-1)
+        has_key = ops.cast(ops.any(mask, axis=-1, keepdims=True), "float32")
+        return ops.cast(probs * has_key, self.compute_dtype)
 
     def _multiplier(self):
         if self.attn_output_multiplier is None:

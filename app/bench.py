@@ -1,12 +1,14 @@
-"""Benchmarks: Keras training vs plain JAX, input pipeline, inference latency, dataset preparation.
+"""Benchmarks: Keras training vs plain JAX, input pipeline, inference latency, dataset preparation, and ranking a
+whole catalogue for one visitor (retrieval, the cached ranker, both stages).
 
 ```
 python -m app.bench --config default --json bench_results/cpu.json
 python -m app.bench --only train,inference --batch_size 1024 --precision mixed_bfloat16
+python -m app.bench --only catalogue
 ```
 
-Training and inference run on random-but-valid fixed-shape batches at the
-config's shapes, so they need no data and never import TensorFlow;
+Training, inference and catalogue run on random-but-valid inputs at the
+config's shapes with random weights, so they need no data and never import TensorFlow;
 `--only pipeline` and `--only prepare` import `datasets.benchmark` (and with
 it TensorFlow) only when asked for.
 """
@@ -38,10 +40,13 @@ from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
 from app.config import CONFIGS, named_config  # noqa: E402
 from app.model import PhoenixRanker  # noqa: E402
+from app.catalogue_timing import catalogue_rows  # noqa: E402
+from app.catalogue_timing import catalogue_timings  # noqa: E402
+from app.retrieval_config import RETRIEVAL_CONFIGS  # noqa: E402
 from app.training import compiled_ranker  # noqa: E402
 
 LOGGER = logging.getLogger("app.bench")
-SECTIONS = ("train", "pipeline", "inference", "prepare")
+SECTIONS = ("train", "pipeline", "inference", "prepare", "catalogue")
 PRECISIONS = ("float32", "mixed_bfloat16")
 NUM_ITEMS = 466_867
 NUM_CATEGORIES = 1_700
@@ -338,6 +343,13 @@ def bench_prepare(dataset):
         raise UserError(str(error)) from None
 
 
+def bench_catalogue(config, config_name, repeats):
+    """Catalogue ranking for one visitor (`app.catalogue_timing.catalogue_timings`), with the retrieval config of
+    the same name (its default where there is none)."""
+    retrieval_config = RETRIEVAL_CONFIGS.get(config_name, RETRIEVAL_CONFIGS["default"])
+    return catalogue_timings(config, retrieval_config, repeats=repeats)
+
+
 def _cpu_model():
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -421,6 +433,8 @@ def format_table(results):
             (f"inference visitors/s (batch {inference['batch_size']})",
              f"{inference['visitors_per_s']:.0f}"),
         ]
+    if "catalogue" in results:
+        rows += catalogue_rows(results["catalogue"])
     prepare = results.get("prepare")
     if prepare:
         rows.append(("prepare", f"{prepare['dataset']}: {prepare['events']} raw events "
@@ -474,6 +488,9 @@ def build_parser():
     add("--prepare_dataset", default="synthetic_full", choices=("synthetic", "synthetic_full"),
         help="build whose preparation from scratch (temporary data dir) is timed "
         "(default: %(default)s)")
+    add("--catalogue_repeats", type=int, default=10,
+        help="timed repeats of exhaustive catalogue ranking (100 calls time the two stages) "
+        "(default: %(default)s)")
     add("--compilation_cache", metavar="DIR", default=None,
         help="enable JAX's persistent compilation cache in DIR (default: off)")
     add("--json", metavar="PATH", default=None,
@@ -484,7 +501,7 @@ def build_parser():
 def run(args):
     sections = parse_sections(args.only)
     for flag in ("steps", "repeats", "latency_calls", "batch_calls", "inference_batch",
-                 "inference_candidates", "pipeline_batches"):
+                 "inference_candidates", "pipeline_batches", "catalogue_repeats"):
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag} must be at least 1. Received: {getattr(args, flag)}")
     config = named_config(args.config)
@@ -514,6 +531,8 @@ def run(args):
         )
     if "prepare" in sections:
         results["prepare"] = bench_prepare(args.prepare_dataset)
+    if "catalogue" in sections:
+        results["catalogue"] = bench_catalogue(config, args.config, args.catalogue_repeats)
     results["tensorflow_imported"] = sys.modules.get("tensorflow") is not None
     results["load_average_1m_end"] = os.getloadavg()[0]
     return results

@@ -17,7 +17,10 @@ import numpy as np
 
 from app.cached_ranker import CachedRanker
 from app.model import PhoenixRanker
-from datasets.actions import DEFAULT_LOSS_WEIGHTS
+from app.retrieval_model import RetrievalModel
+from app.two_stage import DEFAULT_RETRIEVED, CatalogueRanker
+from datasets.actions import DEFAULT_LOSS_WEIGHTS, NUM_ACTIONS
+from datasets.event_store import ItemCatalog
 from layers.candidate_history_match import CandidateHistoryMatch
 from layers.decoder_block import ffn_width
 
@@ -40,10 +43,9 @@ FULL_MODEL_CHUNK_SIZE = 1024
 
 
 def random_ranker(config, seed=0):
-    """A `PhoenixRanker` of `config` with random weights, built in float32."""
-    keras.mixed_precision.set_global_policy("float32")
+    """A `PhoenixRanker` of `config` with random weights, in float32."""
     keras.utils.set_random_seed(seed)
-    return PhoenixRanker(**config.model_kwargs())
+    return PhoenixRanker(**config.model_kwargs(), dtype="float32")
 
 
 def random_catalogue(size, rng):
@@ -289,17 +291,89 @@ def exhaustive_ranking(
     }
 
 
-def catalogue_timings(config, repeats=10, max_chunk_size=MAX_CHUNK_SIZE):
-    """Speed-up at 1 x 1,000, exhaustive ranking of both catalogues (the slice's also with the full ranker)."""
+def two_stage_timing(config, retrieval_config, catalogue_size, retrieved=DEFAULT_RETRIEVED, calls=100, seed=0):
+    """Latency of retrieving the top `retrieved` and of a two-stage recommendation, one visitor.
+
+    A random `RetrievalModel` of `retrieval_config` embeds the catalogue once
+    (not timed, as a server does it once per model); each call then embeds the
+    visitor's history and takes the top `retrieved` items (retrieval), and for
+    the two stages adds the history items and ranks them all with the cached
+    ranker, keeping the top 10 (`app.two_stage.CatalogueRanker`, what
+    `app.recommend --retriever` runs).
+
+    Returns:
+        Dict with `retrieval` and `two_stage` timings (`p50_ms`, `p99_ms`, `min_ms`, `cpu_p50_ms`), the
+        shortlist size and the load average.
+    """
+    rng = np.random.default_rng(seed)
+    ranker = random_ranker(config, seed)
+    retriever = RetrievalModel(**retrieval_config.model_kwargs())
+    items, categories = random_catalogue(catalogue_size, rng)
+    order = np.argsort(items)
+    catalog = ItemCatalog(item_id=items[order], category_id=categories[order],
+                          action_counts=np.ones((catalogue_size, NUM_ACTIONS), np.int64))
+    history = random_history(config.history_length, items, categories, rng)
+    two_stage = CatalogueRanker(ranker, catalog, DEFAULT_LOSS_WEIGHTS, retriever, retrieved,
+                                chunk_size=balanced_chunk_size(retrieved + config.history_length, MAX_CHUNK_SIZE))
+
+    def retrieve():
+        return np.asarray(two_stage.index(retriever.user_embeddings(history, batch_size=1))[1])  # [1, K]
+
+    def recommend():
+        candidates, _, scores = two_stage.score(history)  # [1, M], [1, M]
+        return candidates[0, np.argsort(-scores[0], kind="stable")[:10]]  # [10]
+
+    load = os.getloadavg()[0]
+    times = {}
+    for name, call in (("retrieval", retrieve), ("two_stage", recommend)):
+        for _ in range(3):
+            call()
+        pairs = [_timed(call) for _ in range(calls)]
+        walls = [wall for wall, _ in pairs]
+        times[name] = {
+            "p50_ms": 1e3 * statistics.median(walls),
+            "p99_ms": float(1e3 * np.percentile(walls, 99)),
+            "min_ms": 1e3 * min(walls),
+            "cpu_p50_ms": 1e3 * statistics.median(cpu for _, cpu in pairs),
+        }
     return {
-        "speedup": cached_speedup(config, repeats=2 * repeats),
-        "exhaustive_slice": exhaustive_ranking(
-            config, SLICE_CATALOGUE_SIZE, repeats, max_chunk_size, compare_full_model=True
-        ),
-        "exhaustive_large": exhaustive_ranking(
-            config, LARGE_CATALOGUE_SIZE, max(3, repeats // 2), max_chunk_size
-        ),
+        "catalogue_size": catalogue_size,
+        "retrieved": retrieved,
+        "shortlist": int(np.count_nonzero(two_stage.candidates(history))),
+        "calls": calls,
+        **times,
+        "load_average_1m": [load, os.getloadavg()[0]],
     }
+
+
+def catalogue_timings(config, retrieval_config, repeats=10, max_chunk_size=MAX_CHUNK_SIZE,
+                      sizes=(SLICE_CATALOGUE_SIZE, LARGE_CATALOGUE_SIZE), num_candidates=1000,
+                      retrieved=DEFAULT_RETRIEVED, calls=100):
+    """The catalogue benchmark: the cached speed-up at 1 x `num_candidates`, then per catalogue (by default the
+    slice's size and 235K items) retrieval of the top `retrieved`, exhaustive cached ranking and the two stages
+    (`calls` timed calls), for one visitor.
+
+    Returns:
+        `{"items", "retrieval_p50_ms", "exhaustive_p50_ms", "two_stage_p50_ms", "two_stage_p99_ms",
+        "cached_speedup", "details", "large": {the same for the second size}, "speedup": cached_speedup(...)}`;
+        the first catalogue's exhaustive ranking is also timed with the full ranker (`details`).
+    """
+    speedup = cached_speedup(config, num_candidates=num_candidates, repeats=2 * repeats)
+    summaries = {}
+    for name, size in zip(("slice", "large"), sizes):
+        exhaustive = exhaustive_ranking(config, size, repeats if name == "slice" else max(3, repeats // 2),
+                                        max_chunk_size, compare_full_model=name == "slice")
+        two_stage = two_stage_timing(config, retrieval_config, size, retrieved, calls)
+        summaries[name] = {
+            "items": size,
+            "retrieval_p50_ms": two_stage["retrieval"]["p50_ms"],
+            "exhaustive_p50_ms": exhaustive["p50_ms"],
+            "two_stage_p50_ms": two_stage["two_stage"]["p50_ms"],
+            "two_stage_p99_ms": two_stage["two_stage"]["p99_ms"],
+            "cached_speedup": speedup["cached_speedup"],
+            "details": {"exhaustive": exhaustive, "two_stage": two_stage},
+        }
+    return {**summaries["slice"], "large": summaries["large"], "speedup": speedup}
 
 
 def catalogue_rows(results):
@@ -315,26 +389,22 @@ def catalogue_rows(results):
             ),
         ),
     ]
-    for key in ("exhaustive_slice", "exhaustive_large"):
-        result = results[key]
-        rows.append(
-            (
-                f"exhaustive top-{result['top_k']} of {result['catalogue_size']:,} p50 / min",
-                (
-                    f"{result['p50_ms']:.0f} / {result['min_ms']:.0f} ms "
-                    f"(chunk {result['chunk_size']}, CPU {result['cpu_p50_ms']:.0f} ms)"
-                ),
-            )
-        )
-        if "full_model" in result:
-            full = result["full_model"]
-            rows.append(
-                (
-                    f"  same with the full ranker (lists of {full['chunk_size']}) p50",
-                    (
-                        f"{full['p50_ms']:.0f} ms (CPU {full['cpu_p50_ms']:.0f} ms); cached is "
-                        f"{result['speedup_over_full_model']:.1f}x faster, same top-k: {result['same_top_k']}"
-                    ),
-                )
-            )
+    for summary in (results, results["large"]):
+        exhaustive, two_stage = summary["details"]["exhaustive"], summary["details"]["two_stage"]
+        items = f"{summary['items']:,} items"
+        rows += [
+            (f"{items}: retrieval of the top {two_stage['retrieved']} p50", f"{summary['retrieval_p50_ms']:.1f} ms"),
+            (f"{items}: two stages ({two_stage['shortlist']} ranked) p50 / p99",
+             f"{summary['two_stage_p50_ms']:.1f} / {summary['two_stage_p99_ms']:.1f} ms"),
+            (f"{items}: exhaustive cached ranking p50 / min",
+             f"{exhaustive['p50_ms']:.0f} / {exhaustive['min_ms']:.0f} ms (chunk {exhaustive['chunk_size']}, "
+             f"CPU {exhaustive['cpu_p50_ms']:.0f} ms)"),
+        ]
+        if "full_model" in exhaustive:
+            full = exhaustive["full_model"]
+            rows.append((
+                f"{items}: the same with the full ranker (lists of {full['chunk_size']}) p50",
+                f"{full['p50_ms']:.0f} ms (CPU {full['cpu_p50_ms']:.0f} ms); cached is "
+                f"{exhaustive['speedup_over_full_model']:.1f}x faster, same top-k: {exhaustive['same_top_k']}",
+            ))
     return rows

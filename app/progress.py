@@ -30,8 +30,9 @@ class CompactProgressBar(keras.callbacks.Callback):
         self._bar = keras.utils.Progbar(self.params["steps"], verbose=self.verbose, stateful_metrics=shown)
 
     def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
-        self._bar.update(batch + 1, values=[(name, logs[name]) for name in SHOWN_IN_EPOCH if name in logs])
+        if batch + 1 < self.params["steps"]:  # the last step's update comes with the epoch's end
+            logs = logs or {}
+            self._bar.update(batch + 1, values=[(name, logs[name]) for name in SHOWN_IN_EPOCH if name in logs])
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

@@ -151,6 +151,7 @@ def train(config, data, run_dir, lists):
         initial_epoch=done,
         steps_per_epoch=config.steps_per_epoch,
         callbacks=callbacks,
+        shuffle=False,  # the pipeline shuffles, seeded
         verbose=0,
     )
     if stopper.non_finite is not None:

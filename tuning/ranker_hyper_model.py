@@ -107,6 +107,7 @@ class RankerHyperModel(keras_tuner.HyperModel):
             training_batches(config, self.data),
             steps_per_epoch=config.steps_per_epoch,
             callbacks=callbacks,
+            shuffle=False,  # the pipeline shuffles, seeded
             verbose=self.verbose,
             **kwargs,
         )

@@ -8,6 +8,12 @@ lists, and therefore the numbers, are those `app.fit` reported.
 - `--protocol catalogue`: each visitor's items of the split ranked among the
   whole training catalogue (`app.catalogue_evaluation`), by the ranker alone
   (exhaustive) or, with `--retriever`, by the two stages.
+
+A model trained on the public session benchmark (`--config sessions`) is scored
+on its protocol instead (`app.session_benchmark`): all items ranked for every
+case of `--test_cases FILE`, or of the validation split, by the two stages
+(`--retriever`, by default `<run>.retrieval.keras`), the retrieval tower alone
+and the peers.
 """
 
 import os
@@ -39,13 +45,20 @@ from app.saved_runs import load_retriever  # noqa: E402
 from app.saved_runs import load_run_report  # noqa: E402
 from app.saved_runs import merged_data_flags  # noqa: E402
 from app.saved_runs import run_config  # noqa: E402
+from app.session_benchmark import benchmark_entry  # noqa: E402
+from app.session_benchmark import benchmark_table  # noqa: E402
+from app.session_benchmark import sessions_of_stores  # noqa: E402
 from app.two_stage import DEFAULT_RETRIEVED  # noqa: E402
 from app.two_stage import CatalogueRanker  # noqa: E402
+from datasets.retail_rocket.raw_files import RawFileError  # noqa: E402
+from datasets.retail_rocket.session_files import prefix_cases  # noqa: E402
+from datasets.retail_rocket.session_files import read_cases  # noqa: E402
 
 logger = logging.getLogger("app.evaluate")
 
 
 PROTOCOLS = ("sampled", "catalogue")
+SESSIONS_DATASET = "retail_rocket/sessions"
 
 
 def build_parser():
@@ -83,6 +96,11 @@ def build_parser():
         help="catalogue protocol: score a fixed hash-chosen subset of this many visitors per split "
         "(default: 0, all)",
     )
+    parser.add_argument(
+        "--test_cases", default=None,
+        help="session benchmark: a test-case file (case_id,position,item_id,is_target); every item is ranked for "
+        "each case by the model and the peers",
+    )
     parser.add_argument("--json", default=None, help="also write the report (same schema as app.fit's) here")
     add_data_flags(parser)
     add_rebuild_flag(parser)
@@ -111,6 +129,44 @@ def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_vi
     return metrics
 
 
+def session_benchmark(args, report, config, ranker, flags):
+    """The session benchmark's figures (`app.session_benchmark`) for `--test_cases` and/or the validation split."""
+    retriever_path = Path(args.retriever) if args.retriever else Path(args.model).with_suffix(".retrieval.keras")
+    retriever = load_retriever(retriever_path)
+    cases = {}
+    if args.test_cases:
+        try:
+            cases["test_cases"] = read_cases(args.test_cases)
+        except RawFileError as error:
+            raise UserError(str(error)) from None
+    elif args.split not in ("validation", "both"):
+        raise UserError("The session benchmark has no test split here: pass --test_cases FILE (the official test "
+                        "cases), or --split validation.")
+    data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
+    if args.split in ("validation", "both") or not args.test_cases:
+        cases["validation"] = prefix_cases(sessions_of_stores(data.validation))
+    metrics = {}
+    for name, split_cases in cases.items():
+        # Test cases come after every training session; validation cases only after the training split's.
+        peer_stores = (data.train, data.validation) if name == "test_cases" else (data.train,)
+        metrics[name] = benchmark_entry(ranker, retriever, config, data.catalog, sessions_of_stores(*peer_stores),
+                                        split_cases, args.retrieved)
+        print(benchmark_table(metrics[name], f"{Path(args.model).stem}: {name}"), end="\n\n")
+    if args.json:
+        write_report(Path(args.json), {
+            "protocol": "sessions",
+            "protocol_description": "every item ranked for each case; ties by training popularity, then item id",
+            "config": dataclasses.asdict(config),
+            "dataset": dataset_entry(data),
+            "data_flags": flags,
+            "model_path": str(args.model),
+            "retriever_path": str(retriever_path),
+            "test_cases_path": args.test_cases,
+            "metrics": metrics,
+        })
+        print(f"Wrote {args.json}")
+
+
 @exits_cleanly_on_user_error
 def main(argv=None):
     args = build_parser().parse_args(argv)
@@ -123,8 +179,10 @@ def main(argv=None):
     report = load_run_report(args.model)
     config = run_config(report)
     model = load_ranker(args.model)
-    retriever = load_retriever(args.retriever) if args.retriever else None
     flags = merged_data_flags(args, report)
+    if args.test_cases or flags["dataset"] == SESSIONS_DATASET:
+        return session_benchmark(args, report, config, model, flags)
+    retriever = load_retriever(args.retriever) if args.retriever else None
     data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
     splits = ("validation", "test") if args.split == "both" else (args.split,)
     if args.protocol == "catalogue":

@@ -21,6 +21,18 @@ def distinct_history_items(history_item_id):
     return out
 
 
+def shortlist_with_history(retrieved, history_item_id):
+    """int32 `[B, K + S]`: each row's distinct history items (most recent first), then its retrieved items that
+    are not among them, padded with 0 at the end."""
+    history = distinct_history_items(history_item_id)  # [B, S]
+    shortlist = np.zeros((len(retrieved), retrieved.shape[1] + history.shape[1]), dtype=np.int32)  # [B, K + S]
+    for row, (own, found) in enumerate(zip(history, retrieved)):
+        own = own[own > 0]
+        items = np.concatenate([own, found[~np.isin(found, own)]])
+        shortlist[row, : items.size] = items
+    return shortlist
+
+
 class CatalogueRanker:
     """Scores items for visitors with a ranker: every catalogue item, or a two-stage shortlist.
 
@@ -57,13 +69,7 @@ class CatalogueRanker:
             return np.broadcast_to(self.catalog.item_id, (batch, self.catalog.num_items))
         users = self.retriever.user_embeddings(features, batch_size=max(batch, 1))  # [B, D]
         retrieved = np.asarray(self.index(users)[1], dtype=np.int32)  # [B, K]
-        history = distinct_history_items(features["history_item_id"])  # [B, S]
-        shortlist = np.zeros((batch, retrieved.shape[1] + history.shape[1]), dtype=np.int32)  # [B, K + S]
-        for row in range(batch):
-            own = history[row][history[row] > 0]
-            items = np.concatenate([own, retrieved[row][~np.isin(retrieved[row], own)]])
-            shortlist[row, : items.size] = items
-        return shortlist
+        return shortlist_with_history(retrieved, features["history_item_id"])
 
     def score(self, features, candidates=None):
         """`(candidates [B, M], probabilities [B, M, A], scores [B, M])`; padding candidates score -inf.

@@ -1,0 +1,152 @@
+"""The public session benchmark: our two stages, the retrieval tower alone and the peers, one scoring code.
+
+Every method scores all items 1..I for each case (a session prefix) and `app.session_metrics` ranks the target
+with the benchmark's tie rule. The models see a case as the session data's records look (`retail_rocket/sessions`):
+visitor id 0, the prefix's last `history_length` items as views without category, each aged by the number of views
+since it (the target's position is the ranking moment).
+"""
+
+import numpy as np
+
+from app.session_baselines import LastItemTransitions, Popularity, SessionKnn, vsknn
+from app.session_metrics import evaluate_scorer
+from app.two_stage import DEFAULT_RETRIEVED, CatalogueRanker, shortlist_with_history
+from datasets.actions import VIEW
+from datasets.retail_rocket.session_files import Sessions
+
+PEERS = {
+    "popularity": Popularity,
+    "transitions": LastItemTransitions,
+    "sknn": SessionKnn,
+    "vsknn": vsknn,
+}
+"""The peers, written from their papers (`app.session_baselines`), by report name."""
+
+
+def case_features(prefix_offsets, prefix_items, history_length):
+    """The models' input features `[n]`, `[n, S]` of a CSR batch of session prefixes.
+
+    The history is the prefix's last `history_length` items, front-padded with 0; the j-th of L prefix items is
+    `L - j` hours old, as a training event `L - j` positions before its target.
+    """
+    offsets = np.asarray(prefix_offsets, dtype=np.int64)
+    ends = offsets[1:]  # [n]
+    index = ends[:, None] - history_length + np.arange(history_length)  # [n, S]
+    valid = index >= offsets[:-1, None]  # [n, S]
+    items = np.where(valid, np.asarray(prefix_items)[np.where(valid, index, 0)], 0).astype(np.int32)  # [n, S]
+    steps_back = (ends[:, None] - index).astype(np.float32)  # [n, S], 1 for the last prefix item
+    return {
+        "visitor_id": np.zeros(len(ends), np.int32),
+        "history_item_id": items,
+        "history_category_id": np.zeros_like(items),
+        "history_action": np.where(valid, VIEW, 0).astype(np.int32),
+        "history_age_hours": np.where(valid, steps_back, 0.0).astype(np.float32),
+    }
+
+
+def sessions_of_stores(*stores):
+    """Session `EventStore`s (`retail_rocket/sessions` splits) as one `Sessions`, in the order given."""
+    lengths = np.concatenate([np.diff(store.offsets) for store in stores])
+    return Sessions(
+        session_id=np.concatenate([store.visitor_id for store in stores]),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        items=np.concatenate([store.item_id for store in stores]),
+    )
+
+
+class RetrievalScorer:
+    """The retrieval tower alone: every item's score is its embedding's dot product with the prefix's.
+
+    Args:
+        retriever: a `RetrievalModel`.
+        num_items: I; items 1..I are scored, each embedded through the item tower (category 0).
+        history_length: S of the features.
+    """
+
+    def __init__(self, retriever, num_items, history_length):
+        self.retriever = retriever
+        self.history_length = history_length
+        item_id = np.arange(1, num_items + 1, dtype=np.int32)
+        self.item_embeddings = retriever.item_embeddings(item_id, np.zeros_like(item_id))  # [I, D]
+
+    def scores(self, prefix_offsets, prefix_items):
+        users = self.retriever.user_embeddings(case_features(prefix_offsets, prefix_items, self.history_length))
+        scores = users @ self.item_embeddings.T  # [n, I]
+        return np.concatenate([np.full((len(scores), 1), -np.inf, np.float32), scores], axis=1)  # [n, I + 1]
+
+
+class TwoStageScorer:
+    """Both stages: the ranker orders the retriever's best catalogue items plus the prefix's items.
+
+    The shortlisted items rank ahead of all others by the ranker's score; the others keep the retriever's order
+    below them, so that every item has a rank (the benchmark ranks all items).
+
+    Args:
+        ranker: a `PhoenixRanker`.
+        retriever: a `RetrievalModel`.
+        catalog: the training `ItemCatalog`: the items the retriever may shortlist.
+        num_items: I.
+        history_length: S of the features.
+        action_weights: the ranking score's action weights.
+        retrieved: shortlist size before the prefix's items are added.
+    """
+
+    def __init__(self, ranker, retriever, catalog, num_items, history_length, action_weights,
+                 retrieved=DEFAULT_RETRIEVED):
+        self.history_length = history_length
+        self.catalog = catalog
+        self.retrieved = min(retrieved, catalog.num_items)
+        self.retrieval = RetrievalScorer(retriever, num_items, history_length)
+        self.ranker = CatalogueRanker(ranker, catalog, action_weights)
+
+    def scores(self, prefix_offsets, prefix_items):
+        features = case_features(prefix_offsets, prefix_items, self.history_length)
+        scores = self.retrieval.scores(prefix_offsets, prefix_items)  # [n, I + 1]
+        on_catalog = scores[:, self.catalog.item_id]  # [n, I']
+        best = np.argpartition(-on_catalog, self.retrieved - 1, axis=1)[:, : self.retrieved]  # [n, K]
+        shortlist = shortlist_with_history(self.catalog.item_id[best], features["history_item_id"])  # [n, K + S]
+        items, _, ranked = self.ranker.score(features, shortlist)  # [n, M], [n, M]
+        scores -= np.max(scores[:, 1:], axis=1, keepdims=True) + 1.0  # below every ranker score (>= 0)
+        inside = (items > 0) & (items < scores.shape[1])  # [n, M]
+        scores[np.nonzero(inside)[0], items[inside]] = ranked[inside]
+        return scores
+
+
+def benchmark_entry(ranker, retriever, config, catalog, peer_sessions, cases, retrieved=DEFAULT_RETRIEVED):
+    """`{"model": R, "baselines": {"retrieval", "popularity", "transitions", "sknn", "vsknn"}}` on `cases`.
+
+    `R = {"hr@10", "mrr@10", "hr@20", "mrr@20", "cases"}` (fractions). The peers are fitted on `peer_sessions`,
+    whose counts also break ties for every method; items 1..I are ranked, I covering every training, prefix and
+    target item.
+
+    Args:
+        ranker, retriever: the two stages.
+        config: the ranker's `TrainConfig` (history length, action weights).
+        catalog: the training `ItemCatalog` the retriever shortlists from.
+        peer_sessions: `Sessions` the peers learn from (all the training sessions there are).
+        cases: `SessionCases` to score.
+        retrieved: the retriever's shortlist size.
+    """
+    num_items = int(max(peer_sessions.items.max(), cases.items.max(), cases.target.max(), catalog.item_id.max()))
+    peers = {name: make().fit(peer_sessions, num_items) for name, make in PEERS.items()}
+    popularity = peers["popularity"].item_popularity
+    scorers = {
+        "model": TwoStageScorer(ranker, retriever, catalog, num_items, config.history_length, config.action_weights,
+                                retrieved),
+        "retrieval": RetrievalScorer(retriever, num_items, config.history_length),
+        **peers,
+    }
+    table = {name: evaluate_scorer(scorer, cases, popularity) for name, scorer in scorers.items()}
+    return {"model": table.pop("model"), "baselines": table}
+
+
+def benchmark_table(entry, title):
+    """A markdown table of a benchmark entry: one row per method, HR and MRR at 10 and 20 in percent."""
+    rows = [f"**{title}** ({entry['model']['cases']} cases)", "", "| method | HR@10 | MRR@10 | HR@20 | MRR@20 |",
+            "|---|---|---|---|---|"]
+    for name, metrics in {"model (two stages)": entry["model"], **entry["baselines"]}.items():
+        rows.append(f"| {name} | " + " | ".join(f"{100 * metrics[key]:.2f}" for key in BENCHMARK_KEYS) + " |")
+    return "\n".join(rows)
+
+
+BENCHMARK_KEYS = ("hr@10", "mrr@10", "hr@20", "mrr@20")

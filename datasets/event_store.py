@@ -221,7 +221,9 @@ class EventStore:
 
         dataset = builder.as_dataset(split=split, shuffle_files=False)
         dataset = dataset.map(
-            lambda record: {"visitor_id": record["visitor_id"], "context_end": record["context_end"], **record["events"]},
+            lambda record: {
+                "visitor_id": record["visitor_id"], "context_end": record["context_end"], **record["events"]
+            },
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         parts = {name: [] for name in ("visitor_id", "context_end", "length") + EVENT_FIELDS}

@@ -2,10 +2,11 @@
 
 import numpy as np
 
+from datasets.cut_examples import CutExamples
 from datasets.training_examples import DEFAULT_POPULARITY_ALPHA
 
 
-class RetrievalExamples:
+class RetrievalExamples(CutExamples):
     """Example generator over one store's own events (the train store in practice).
 
     An example is a cut event `c` of a visitor, cut as in `TrainingExamples`: the
@@ -45,16 +46,14 @@ class RetrievalExamples:
         popularity_alpha=DEFAULT_POPULARITY_ALPHA,
         min_history_events=1,
     ):
-        for name, value, low in (
-            ("history_length", history_length, 1),
-            ("negatives_per_example", negatives_per_example, 0),
-            ("min_history_events", min_history_events, 0),
-        ):
-            if int(value) != value or value < low:
-                raise ValueError(f"`{name}` must be an integer >= {low}. Received: {name}={value}")
-        self.store = store
+        if int(negatives_per_example) != negatives_per_example or negatives_per_example < 0:
+            raise ValueError(
+                "`negatives_per_example` must be an integer >= 0. "
+                f"Received: negatives_per_example={negatives_per_example}"
+            )
         self.catalog = catalog
-        self.history_length = int(history_length)
+        super().__init__(store, history_length, min_history_events,
+                         eligible=lambda event_index: self.catalog_position(store.item_id[event_index]) >= 0)
         self.negatives_per_example = int(negatives_per_example)
         self.popularity_alpha = popularity_alpha
         self._negative_cdf = catalog.sampling_cdf(popularity_alpha)  # [I]
@@ -63,25 +62,7 @@ class RetrievalExamples:
         self.sampling_probability = (
             positive_probability + self.negatives_per_example * negative_probability
         ) / (1 + self.negatives_per_example)  # [I] float64, the mixture over a batch's candidates
-        event_index, record = store.own_event_index()
-        eligible = event_index - store.record_start[record] >= min_history_events
-        in_catalog = self.catalog_position(store.item_id[event_index]) >= 0
-        self.cut_points = event_index[eligible & in_catalog]  # [M] flat index of every cut event
-        self.cut_records = record[eligible & in_catalog]  # [M]
-        self.statistics = {
-            "cut_points": int(self.cut_points.size),
-            "skipped_not_in_catalog": int(np.sum(eligible & ~in_catalog)),
-        }
-        if self.cut_points.size == 0:
-            raise ValueError(
-                f"No own event of a catalog item has {min_history_events} earlier events in its record: nothing "
-                f"to train on. Received: {store.num_events} events in {store.num_visitors} records"
-            )
-
-    @property
-    def num_cut_points(self):
-        """Distinct examples, one per eligible cut event (an epoch)."""
-        return int(self.cut_points.size)
+        self.statistics = {"cut_points": self.num_cut_points, "skipped_not_in_catalog": self.skipped_ineligible}
 
     def catalog_position(self, item_id):
         """int64 position of each item id (any shape) in the catalog, -1 for items outside it."""
@@ -100,9 +81,8 @@ class RetrievalExamples:
             and the labels `[B]` int32, `labels[b] = b` (row `b`'s positive is
             candidate `b`).
         """
-        cuts, records = self.cut_points[positions], self.cut_records[positions]  # [B]
+        cuts, _, features = self.user_features(positions)  # [B], the visitor and history features
         batch_size = cuts.size
-        features = self.store.model_features(records, cuts, self.history_length, self.store.timestamp_ms[cuts])
         item_position = self.catalog_position(self.store.item_id[cuts])  # [B]
         uniforms = rng.random((batch_size, self.negatives_per_example))  # [B, G]
         negative_position = np.searchsorted(self._negative_cdf, uniforms, side="right")  # [B, G]
@@ -114,35 +94,14 @@ class RetrievalExamples:
         features["negative_sampling_probability"] = self.sampling_probability[negative_position].astype(np.float32)
         return features, np.arange(batch_size, dtype=np.int32)
 
-    def positions(self, batch_size, seed):
-        """Endless stream of `[batch_size]` positions into `cut_points`: successive seeded permutations."""
-        rng = np.random.default_rng([seed, 0])
-        pending = np.zeros(0, dtype=np.int64)
-        while True:
-            while pending.size < batch_size:
-                pending = np.concatenate([pending, rng.permutation(self.num_cut_points)])
-            yield pending[:batch_size]
-            pending = pending[batch_size:]
-
-    def batches(self, batch_size, seed=0):
-        """Endless numpy batches, the same for the same seed."""
-        rng = np.random.default_rng([seed, 1])
-        for positions in self.positions(batch_size, seed):
-            yield self.batch(positions, rng)
-
     def output_signature(self, batch_size):
         """The `tf.TensorSpec` structure of a batch."""
         import tensorflow as tf
 
-        history = tf.TensorSpec([batch_size, self.history_length], tf.int32)
         rows = tf.TensorSpec([batch_size], tf.int32)
         negatives = tf.TensorSpec([batch_size, self.negatives_per_example], tf.int32)
         features = {
-            "visitor_id": rows,
-            "history_item_id": history,
-            "history_category_id": history,
-            "history_action": history,
-            "history_age_hours": tf.TensorSpec([batch_size, self.history_length], tf.float32),
+            **self.user_signature(batch_size),
             "item_id": rows,
             "category_id": rows,
             "item_sampling_probability": tf.TensorSpec([batch_size], tf.float32),
@@ -153,12 +112,5 @@ class RetrievalExamples:
         return features, rows
 
     def dataset(self, batch_size, seed=0):
-        """Endless `tf.data.Dataset` of fixed-shape batches, prefetched, the same for the same seed."""
-        import tensorflow as tf
-
-        if int(batch_size) != batch_size or batch_size < 2:
-            raise ValueError(f"`batch_size` must be an integer >= 2. Received: batch_size={batch_size}")
-        dataset = tf.data.Dataset.from_generator(
-            lambda: self.batches(batch_size, seed), output_signature=self.output_signature(batch_size)
-        )
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        """Endless `tf.data.Dataset` of fixed-shape batches (at least 2 rows: in-batch negatives need them)."""
+        return super().dataset(batch_size, seed, min_batch_size=2)

@@ -4,13 +4,14 @@ import numpy as np
 
 from datasets.actions import NUM_ACTIONS
 from datasets.candidate_lists import RANK_BY_TIME, CandidateLists
+from datasets.cut_examples import CutExamples
 from datasets.event_store import MS_PER_HOUR
 from datasets.negative_sampler import NegativeSampler
 
 DEFAULT_POPULARITY_ALPHA = 0.75
 
 
-class TrainingExamples:
+class TrainingExamples(CutExamples):
     """Example generator over one store's own events (the train store in practice).
 
     An example is a cut event `c` of a visitor: the history is the (up to) `history_length` events of the
@@ -46,14 +47,9 @@ class TrainingExamples:
         popularity_alpha=DEFAULT_POPULARITY_ALPHA,
         min_history_events=1,
     ):
-        for name, value, low in (
-            ("history_length", history_length, 1),
-            ("num_candidates", num_candidates, 1),
-            ("target_window_events", target_window_events, 1),
-            ("min_history_events", min_history_events, 0),
-        ):
-            if int(value) != value or value < low:
-                raise ValueError(f"`{name}` must be an integer >= {low}. Received: {name}={value}")
+        for name, value in (("num_candidates", num_candidates), ("target_window_events", target_window_events)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value}")
         if target_window_hours is not None and not target_window_hours >= 0:
             raise ValueError(f"`target_window_hours` must be None or >= 0. Received: {target_window_hours}")
         if catalog.num_items <= num_candidates:
@@ -61,30 +57,14 @@ class TrainingExamples:
                 f"The catalog needs more items than `num_candidates`. Received: num_candidates={num_candidates} "
                 f"with {catalog.num_items} catalog items"
             )
-        self.store = store
+        super().__init__(store, history_length, min_history_events)
         self.catalog = catalog
-        self.history_length = history_length
         self.num_candidates = num_candidates
         self.target_window_events = target_window_events
         self.target_window_hours = target_window_hours
         self.popularity_alpha = popularity_alpha
-        self.min_history_events = min_history_events
         self.sampler = NegativeSampler(catalog, popularity_alpha)
-        event_index, record = store.own_event_index()
-        eligible = event_index - store.record_start[record] >= min_history_events
-        self.cut_points = event_index[eligible]  # [M] flat index of every possible cut event
-        self.cut_records = record[eligible]  # [M]
-        if self.cut_points.size == 0:
-            raise ValueError(
-                f"No own event has {min_history_events} earlier events in its record: nothing to train on. "
-                f"Received: {store.num_events} events in {store.num_visitors} records"
-            )
         self.statistics = {"examples": 0, "positives": 0, "positives_truncated": 0, "fallback_rows": 0}
-
-    @property
-    def num_cut_points(self):
-        """Distinct examples, one per eligible cut event (an epoch)."""
-        return int(self.cut_points.size)
 
     def target_index(self, cuts, records):
         """int64 `[B, W]` flat indices of each cut's target window, -1 past its end."""
@@ -102,10 +82,8 @@ class TrainingExamples:
         Returns:
             `(features, labels [B, C, A] float32, candidate_mask [B, C] float32)` as numpy arrays.
         """
-        cuts, records = self.cut_points[positions], self.cut_records[positions]  # [B]
+        cuts, records, features = self.user_features(positions)  # [B], [B], the visitor and history features
         batch_size = cuts.size
-        reference_ms = self.store.timestamp_ms[cuts]  # [B]
-        features = self.store.model_features(records, cuts, self.history_length, reference_ms)
         target = self.target_index(cuts, records)  # [B, W]
         rows, slots = np.nonzero(target >= 0)  # [M]
         lists = CandidateLists.build(
@@ -128,48 +106,14 @@ class TrainingExamples:
         self.statistics["fallback_rows"] += lists.fallback_rows
         return features, lists.labels, lists.mask
 
-    def positions(self, batch_size, seed):
-        """Endless stream of `[batch_size]` positions into `cut_points`: successive seeded permutations."""
-        rng = np.random.default_rng([seed, 0])
-        pending = np.zeros(0, dtype=np.int64)
-        while True:
-            while pending.size < batch_size:
-                pending = np.concatenate([pending, rng.permutation(self.num_cut_points)])
-            yield pending[:batch_size]
-            pending = pending[batch_size:]
-
-    def batches(self, batch_size, seed=0):
-        """Endless numpy batches, the same for the same seed."""
-        rng = np.random.default_rng([seed, 1])
-        for positions in self.positions(batch_size, seed):
-            yield self.batch(positions, rng)
-
     def output_signature(self, batch_size):
         """The `tf.TensorSpec` structure of a batch."""
         import tensorflow as tf
 
-        history = tf.TensorSpec([batch_size, self.history_length], tf.int32)
         candidates = tf.TensorSpec([batch_size, self.num_candidates], tf.int32)
         features = {
-            "visitor_id": tf.TensorSpec([batch_size], tf.int32),
-            "history_item_id": history,
-            "history_category_id": history,
-            "history_action": history,
-            "history_age_hours": tf.TensorSpec([batch_size, self.history_length], tf.float32),
-            "candidate_item_id": candidates,
-            "candidate_category_id": candidates,
+            **self.user_signature(batch_size), "candidate_item_id": candidates, "candidate_category_id": candidates
         }
         labels = tf.TensorSpec([batch_size, self.num_candidates, NUM_ACTIONS], tf.float32)
         mask = tf.TensorSpec([batch_size, self.num_candidates], tf.float32)
         return features, labels, mask
-
-    def dataset(self, batch_size, seed=0):
-        """Endless `tf.data.Dataset` of fixed-shape batches, prefetched, the same for the same seed."""
-        import tensorflow as tf
-
-        if int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size}")
-        dataset = tf.data.Dataset.from_generator(
-            lambda: self.batches(batch_size, seed), output_signature=self.output_signature(batch_size)
-        )
-        return dataset.prefetch(tf.data.AUTOTUNE)

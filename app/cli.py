@@ -70,7 +70,8 @@ def add_data_flags(parser):
         choices=("memory", "beam"),
         default=None,
         help="where a dataset build runs: memory (in this process, the default) or beam (an Apache Beam "
-        "pipeline, for data larger than one machine; needs the beam extra); both make the same build",
+        "pipeline: the DirectRunner, or a cluster runner named in --beam_options; needs the beam extra); both "
+        "make the same build",
     )
     parser.add_argument(
         "--beam_options",

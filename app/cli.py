@@ -65,6 +65,40 @@ def add_data_flags(parser):
         default=None,
         help="keep items with at least this many events (builder default 5; use 1 for the slice)",
     )
+    parser.add_argument(
+        "--data_engine",
+        choices=("memory", "beam"),
+        default=None,
+        help="where a dataset build runs: memory (in this process, the default) or beam (an Apache Beam "
+        "pipeline: the DirectRunner, or a cluster runner named in --beam_options; needs the beam extra); both "
+        "make the same build",
+    )
+    parser.add_argument(
+        "--beam_options",
+        default=None,
+        help="Beam pipeline options for --data_engine beam, as one string (default: --runner=DirectRunner; "
+        "e.g. '--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp')",
+    )
+
+
+def add_distribution_flag(parser, applies_to="training"):
+    """`--distribution`, for the commands that train (`app.fit`, `tuning.search`); see `app.distribution`.
+
+    Args:
+        parser: the command's `argparse.ArgumentParser`.
+        applies_to: what the flag distributes, for `--help`.
+    """
+    from app.distribution import MODES
+
+    parser.add_argument(
+        "--distribution",
+        choices=MODES,
+        default="none",
+        help=f"how {applies_to} spreads over the devices (every device of every host; README, Scaling out): "
+        "none: one device; data_parallel: the model on every device, each training batch split across them; "
+        "model_parallel: as data_parallel, with the visitor and item hash tables split by rows across the "
+        "devices (default: %(default)s)",
+    )
 
 
 def add_rebuild_flag(parser):

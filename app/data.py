@@ -9,7 +9,9 @@ DATASET_CHOICES = (
     "auto", "retail_rocket/full", "retail_rocket/synthetic", "retail_rocket/synthetic_full", "retail_rocket/sessions"
 )
 
-DATA_FLAG_NAMES = ("dataset", "data_dir", "manual_dir", "min_visitor_events", "min_item_events")
+DATA_FLAG_NAMES = (
+    "dataset", "data_dir", "manual_dir", "min_visitor_events", "min_item_events", "data_engine", "beam_options"
+)
 """The data flags every command shares (`app.cli.add_data_flags`), saved in each run's report."""
 
 SYNTHETIC_BANNER = """
@@ -55,12 +57,15 @@ def resolved_data_flags(args):
     return flags
 
 
-def load_data(dataset, data_dir, manual_dir, min_visitor_events, min_item_events, if_stale="rebuild"):
+def load_data(dataset, data_dir, manual_dir, min_visitor_events, min_item_events, if_stale="rebuild",
+              data_engine=None, beam_options=None):
     """Prepares (if needed) and reads the Retail Rocket build.
 
     A cached build made from other raw files than the current ones is rebuilt
     (`if_stale="rebuild"`, what training wants) or refused (`"error"`, what
-    commands scoring a trained model want). Missing or malformed files, a stale
+    commands scoring a trained model want). A build is made in this process
+    (`data_engine` "memory" or None) or as an Apache Beam pipeline ("beam",
+    run with `beam_options`). Missing or malformed files, a stale
     build and impossible filter values become a one-line `UserError`.
     """
     from datasets.loading import load_retail_rocket
@@ -74,6 +79,8 @@ def load_data(dataset, data_dir, manual_dir, min_visitor_events, min_item_events
             min_visitor_events=min_visitor_events,
             min_item_events=min_item_events,
             if_stale=if_stale,
+            engine=data_engine or "memory",
+            beam_options=beam_options,
         )
     except (FileNotFoundError, ValueError) as error:
         raise UserError(str(error)) from error

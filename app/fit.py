@@ -24,12 +24,15 @@ from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from app.cli import add_data_flags  # noqa: E402
+from app.cli import add_distribution_flag  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
 from app.config import CONFIGS  # noqa: E402
 from app.config import add_config_flags  # noqa: E402
 from app.config import config_from_args  # noqa: E402
 from app.data import load_data  # noqa: E402
+from app.distribution import applied  # noqa: E402
+from app.distribution import make_distribution  # noqa: E402
 from app.data import resolved_data_flags  # noqa: E402
 from app.list_evaluation import evaluation_lists_for  # noqa: E402
 from app.retrieval_config import RETRIEVAL_CONFIGS  # noqa: E402
@@ -59,6 +62,7 @@ def build_parser():
     )
     add_config_flags(parser, MODEL_CONFIGS)
     add_data_flags(parser)
+    add_distribution_flag(parser)
     parser.add_argument(
         "--run_name",
         default=None,
@@ -83,7 +87,8 @@ def main(argv=None):
     data = load_data(**flags)
     if args.model == "retrieval":
         run_name = args.run_name or f"{args.config}-retrieval-{datetime.now():%Y%m%d-%H%M%S}"
-        train_retrieval(config, data, output_dir, run_name, data_flags=flags)
+        with applied(make_distribution(args.distribution, config)):
+            train_retrieval(config, data, output_dir, run_name, data_flags=flags)
         return
     lists = evaluation_lists_for(config, data, ("train", "validation", "test"))
     data_seconds = time.perf_counter() - started
@@ -95,7 +100,7 @@ def main(argv=None):
     run_name = run_name or f"{args.config}-{datetime.now():%Y%m%d-%H%M%S}"
     if start_run_dir(output_dir, run_name, request):
         logger.info("Resuming the interrupted run %s from its backup.", run_name)
-    train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds)
+    train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds, args.distribution)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import time
 import keras
 
 from app.cli import UserError
+from app.distribution import applied, describe, make_distribution
 from app.epoch_evaluation import TRAINING_LISTS_PREFIX, VALIDATION_PREFIX, EpochListMetrics
 from app.list_evaluation import dataset_entry, evaluate_all
 from app.plots import plot_comparison, plot_training_curves, read_training_log
@@ -101,8 +102,11 @@ class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
             self.model.stop_training = True
 
 
-def train(config, data, run_dir, lists):
+def train(config, data, run_dir, lists, distribution=None):
     """Fits, scoring the validation lists every epoch as the report does, keeping the best epoch by `val_ndcg@10`.
+
+    Under a `distribution` (`app.distribution.make_distribution`) the model is built, trained and given its
+    best weights in that distribution's scope, so its variables are laid out across the devices from the start.
 
     The training-split lists of `lists["train"]` are scored too (`train_lists_*`
     in the log), for the generalisation gap.
@@ -119,6 +123,12 @@ def train(config, data, run_dir, lists):
     # Seeded here, right before the weights are drawn: building a dataset consumes Python's global random
     # state (TFDS), so a seed set earlier would give other weights when the data was built in this process.
     keras.utils.set_random_seed(config.seed)
+    with applied(distribution):
+        return _fit(config, data, run_dir, lists)
+
+
+def _fit(config, data, run_dir, lists):
+    """`train`'s work, in whatever distribution scope it was called."""
     model = compiled_ranker(config)
     log_path = run_dir / LOG_FILE
     best_weights = run_dir / BEST_WEIGHTS_FILE
@@ -167,7 +177,7 @@ def train(config, data, run_dir, lists):
     return model, timer.seconds
 
 
-def train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds):
+def train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds, distribution="none"):
     """Trains in `<output_dir>/<run_name>/`, then writes `<run_name>.keras`, `.json` and the plots.
 
     The report is what `app.evaluate` reproduces. The run directory must exist
@@ -181,12 +191,15 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
         output_dir: `Path` of the run's files.
         run_name: name of the run's files.
         data_seconds: time it took to load `data` and `lists`, for the report.
+        distribution: `--distribution`, one of `app.distribution.MODES`: how training spreads over devices
+            (evaluation runs on one device, from the saved file).
 
     Returns:
         The report written to `<output_dir>/<run_name>.json`.
     """
     run_dir = output_dir / run_name
-    model, epoch_seconds = train(config, data, run_dir, lists)
+    keras_distribution = make_distribution(distribution, config)
+    model, epoch_seconds = train(config, data, run_dir, lists, keras_distribution)
     model_path = export_ranker(model, config, output_dir / f"{run_name}.keras")
 
     # Report what the saved file does, exactly as `app.evaluate` will see it.
@@ -202,6 +215,7 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
         "run_name": run_name,
         "model_path": str(model_path),
         "backend": keras.backend.backend(),
+        "distribution": describe(distribution, keras_distribution),
         "timings": {
             "data_seconds": data_seconds,
             "epoch_seconds": epoch_seconds,

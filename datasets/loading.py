@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import logging
+import shlex
 import shutil
 
 from etils import epath
@@ -36,6 +37,12 @@ class LoadedData:
     catalog: ItemCatalog
 
 
+ENGINES = ("memory", "beam")
+"""How a build runs: in this process (`memory`), or as an Apache Beam pipeline (`beam`, the `beam` extra)."""
+
+DEFAULT_BEAM_OPTIONS = "--runner=DirectRunner"
+
+
 class StaleBuildError(ValueError):
     """A cached build was made from other raw files than those in the manual folder now."""
 
@@ -47,20 +54,47 @@ def default_manual_dir(data_dir=None):
     return epath.Path(data_dir or tfds.core.constants.DATA_DIR).expanduser() / "downloads" / "manual"
 
 
+def beam_download_config(engine, beam_options=None):
+    """The TFDS `DownloadConfig` that runs a build on `engine`: None for `memory`, Beam options for `beam`.
+
+    Args:
+        engine: one of `ENGINES`.
+        beam_options: Beam pipeline options as command-line text, e.g. `"--runner=DataflowRunner --project=p
+            --region=r --temp_location=gs://b/tmp"` (default: `DEFAULT_BEAM_OPTIONS`, the DirectRunner here).
+
+    Raises:
+        ValueError: for an unknown engine, or `beam` without Apache Beam installed.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"Expected engine in {ENGINES}. Received: engine={engine!r}")
+    if engine == "memory":
+        return None
+    try:
+        from apache_beam.options.pipeline_options import PipelineOptions
+    except ImportError:
+        raise ValueError("The Beam build needs Apache Beam, which is not installed. Install the extra: "
+                         "pip install -e '.[beam]' (or build in memory: --data_engine memory).") from None
+    import tensorflow_datasets as tfds
+
+    return tfds.download.DownloadConfig(beam_options=PipelineOptions(shlex.split(beam_options or DEFAULT_BEAM_OPTIONS)))
+
+
 def prepare_builder(config="synthetic", data_dir=None, manual_dir=None, min_visitor_events=None,
-                    min_item_events=None, if_stale="rebuild"):
+                    min_item_events=None, if_stale="rebuild", engine="memory", beam_options=None):
     """Returns the `retail_rocket` builder of that config, prepared: built now, or reused if still current.
 
     For the configs read from files (`full`), the raw files are located first (a missing file is a
     `RawFileError` listing what is expected), and a cached build is reused only while the size and SHA-256 of
     every raw file match those recorded in its metadata. Otherwise `if_stale` decides: "rebuild" deletes it
-    and builds again (saying so), "error" raises `StaleBuildError` naming the file that changed.
+    and builds again (saying so), "error" raises `StaleBuildError` naming the file that changed. A build is
+    made on `engine` (`beam_download_config`); both engines make the same build, so either reuses the other's.
     """
     from datasets.retail_rocket import kaggle_access, make_builder, raw_files, session_files
     from datasets.retail_rocket.source_fingerprint import fingerprint_changes, source_fingerprint
 
     if if_stale not in ("rebuild", "error"):
         raise ValueError(f"`if_stale` must be 'rebuild' or 'error'. Received: if_stale={if_stale!r}")
+    download_config = beam_download_config(engine, beam_options)
     arguments = dict(config=config, data_dir=data_dir, manual_dir=manual_dir,
                      min_visitor_events=min_visitor_events, min_item_events=min_item_events)
     builder = make_builder(**arguments)
@@ -84,7 +118,7 @@ def prepare_builder(config="synthetic", data_dir=None, manual_dir=None, min_visi
                 logger.warning("Rebuilding %s: %s.", name, "; ".join(changes))
                 shutil.rmtree(builder.data_dir)
                 builder = make_builder(**arguments)  # a fresh builder: the deleted build's info is gone
-    builder.download_and_prepare()
+    builder.download_and_prepare(download_config=download_config)
     return builder
 
 
@@ -93,7 +127,7 @@ def _json_able(value):
 
 
 def load_retail_rocket(config="synthetic", data_dir=None, manual_dir=None, min_visitor_events=None,
-                       min_item_events=None, if_stale="rebuild"):
+                       min_item_events=None, if_stale="rebuild", engine="memory", beam_options=None):
     """Prepares the `retail_rocket` build if needed and reads its three splits.
 
     Args:
@@ -103,8 +137,10 @@ def load_retail_rocket(config="synthetic", data_dir=None, manual_dir=None, min_v
         min_visitor_events: visitor filter, the config's default when None.
         min_item_events: item filter, the config's default when None.
         if_stale: what a cached build made from other files than the current ones does (`prepare_builder`).
+        engine, beam_options: where a build runs (`beam_download_config`).
     """
-    builder = prepare_builder(config, data_dir, manual_dir, min_visitor_events, min_item_events, if_stale)
+    builder = prepare_builder(config, data_dir, manual_dir, min_visitor_events, min_item_events, if_stale, engine,
+                              beam_options)
     stores = {split: EventStore.from_builder(builder, split) for split in SPLITS if split in builder.info.splits}
     return LoadedData(
         name=f"{builder.name}/{builder.builder_config.name}",

@@ -27,6 +27,7 @@ from keras_tuner.engine.trial import TrialStatus  # noqa: E402
 
 from app.cli import UserError  # noqa: E402
 from app.cli import add_data_flags  # noqa: E402
+from app.cli import add_distribution_flag  # noqa: E402
 from app.cli import add_hidden_alias  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
@@ -67,6 +68,7 @@ def build_parser():
     )
     add_config_flags(parser)
     add_data_flags(parser)
+    add_distribution_flag(parser, applies_to="the retraining of the best configuration (trials run on one device)")
     parser.add_argument(
         "--space",
         default=None,
@@ -154,8 +156,8 @@ def directory_size(path):
     return sum(file.stat().st_size for file in Path(path).rglob("*") if file.is_file())
 
 
-def retrain_best(best_config, data, flags, output_dir, run_name, data_seconds):
-    """Retrains `best_config` from scratch as app.fit would, unless that exact run is already saved."""
+def retrain_best(best_config, data, flags, output_dir, run_name, data_seconds, distribution="none"):
+    """Retrains `best_config` from scratch as app.fit would (under `--distribution`), unless that run is saved."""
     request = {"config": dataclasses.asdict(best_config), "data": flags}
     report_path = output_dir / f"{run_name}.json"
     unfinished = (output_dir / run_name / BACKUP_DIR).exists()
@@ -179,6 +181,7 @@ def retrain_best(best_config, data, flags, output_dir, run_name, data_seconds):
         output_dir,
         run_name,
         data_seconds + time.perf_counter() - started,
+        distribution,
     )
     # The best epoch's weights are in `<run_name>.keras` now; keep one copy only.
     (output_dir / run_name / BEST_WEIGHTS_FILE).unlink(missing_ok=True)
@@ -256,6 +259,7 @@ def main(argv=None):
         output_dir,
         f"tuned-{project_name}",
         data_seconds,
+        args.distribution,
     )
     logger.info(
         "Disk: %s holds %.1f KB (trial metadata only); %s holds %.1f KB.",

@@ -1,6 +1,8 @@
 """retail_rocket dataset: one record per visitor per split, events in time order with earlier splits as context."""
 
 import dataclasses
+import functools
+import json
 import logging
 import tempfile
 
@@ -54,6 +56,18 @@ class RetailRocketConfig(tfds.core.BuilderConfig):
 _PREPROCESS_FIELDS = ("min_visitor_events", "min_item_events", "split", "validation_start_ms", "test_start_ms")
 
 
+def read_raw_data(config: RetailRocketConfig, paths: raw_files.RawFilePaths | None) -> raw_files.RawData:
+    """The validated raw data of a build: the synthetic twin generated and read (`paths` None), or the files at
+    `paths` read with their fingerprint in `report["source_files"]`. The Beam build runs it in a worker."""
+    if config.synthetic_visitors:
+        spec = synthetic.SyntheticSpec(num_visitors=config.synthetic_visitors, seed=config.synthetic_seed)
+        with tempfile.TemporaryDirectory(prefix="retail_rocket_synthetic_") as directory:
+            return raw_files.read_raw_files(synthetic.write_synthetic_raw_files(directory, spec))
+    raw = raw_files.read_raw_files(paths)
+    raw.report["source_files"] = source_fingerprint(paths.all_files())
+    return raw
+
+
 def check_preprocess_options(config: RetailRocketConfig) -> None:
     """Raises `ValueError` (with the values received) where a config's filters or split are impossible."""
     PreprocessOptions(**{field: getattr(config, field) for field in _PREPROCESS_FIELDS})
@@ -72,10 +86,19 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     (`session_files.split_sessions`), the train split the others, and there is no test split (the benchmark's
     test cases come as a file).
 
+    Two engines build the same records and statistics. By default the build runs in this process, in memory.
+    Given a Beam runner or Beam options (`download_and_prepare(download_config=tfds.download.DownloadConfig(
+    beam_options=...))`, or `datasets.loading.prepare_builder(..., engine="beam")`), it runs as an Apache Beam
+    pipeline instead (`beam_build.BeamBuild`, the `beam` extra): on the DirectRunner here, on Dataflow, Flink or
+    Spark elsewhere. The session benchmark (`sessions`) always builds in memory.
+
     Args:
         manual_dir: folder holding the Kaggle files; takes precedence over TFDS's manual dir
             (`download_config.manual_dir`, by default `<data_dir>/downloads/manual/`). Unused by the synthetic
             configs.
+        beam_shards: shards of visitor and item ids in the Beam build (each worker step handles whole shards).
+        beam_filter_iterations: filter rounds unrolled in the Beam build's graph (it fails, saying so, where the
+            filters need more).
         **kwargs: passed to `tfds.core.GeneratorBasedBuilder` (`data_dir`, `config`, ...).
     """
 
@@ -100,9 +123,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "synthetic"
 
-    def __init__(self, *, manual_dir: epath.PathLike | None = None, **kwargs):
+    BEAM_STATISTICS_FILE = "beam_statistics.json"
+
+    def __init__(self, *, manual_dir: epath.PathLike | None = None, beam_shards: int = 64,
+                 beam_filter_iterations: int = 8, **kwargs):
         super().__init__(**kwargs)
         self.manual_dir = epath.Path(manual_dir) if manual_dir is not None else None
+        self.beam_shards = beam_shards
+        self.beam_filter_iterations = beam_filter_iterations
+        self._beam = False
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
@@ -132,38 +161,74 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             raise raw_files.RawFileError(
                 f"Retail Rocket raw files not found: {error}\nExpected there:\n{expected}") from None
 
-    def _raw_data(self, dl_manager: tfds.download.DownloadManager) -> raw_files.RawData:
-        config = self.builder_config
-        if config.synthetic_visitors:
-            spec = synthetic.SyntheticSpec(num_visitors=config.synthetic_visitors, seed=config.synthetic_seed)
-            with tempfile.TemporaryDirectory(prefix="retail_rocket_synthetic_") as directory:
-                return raw_files.read_raw_files(synthetic.write_synthetic_raw_files(directory, spec))
+    def _raw_paths(self, dl_manager: tfds.download.DownloadManager) -> raw_files.RawFilePaths | None:
+        """Where the raw files are (None for the synthetic twin, which is generated)."""
+        if self.builder_config.synthetic_visitors:
+            return None
         manual_dir = self._manual_dir(dl_manager)
-        paths = raw_files.locate_raw_files(
+        return raw_files.locate_raw_files(
             manual_dir, how_to_get=kaggle_access.MANUAL_DOWNLOAD_INSTRUCTIONS
             + kaggle_access.download_hint(manual_dir))
-        raw = raw_files.read_raw_files(paths)
-        raw.report["source_files"] = source_fingerprint(paths.all_files())
-        return raw
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    def _source(self) -> dict:
+        config = self.builder_config
+        return ({"kind": "synthetic", "visitors": config.synthetic_visitors, "seed": config.synthetic_seed}
+                if config.synthetic_visitors else {"kind": "manual"})
+
+    def _record_statistics(self, statistics: dict) -> None:
+        """Puts the build's statistics (`raw` report with `source_files` in it) in the metadata, and logs them."""
+        raw = statistics.pop("raw")
+        self.info.metadata.update({"source": self._source(), "source_files": raw.pop("source_files", {}),
+                                   "raw": raw, **statistics})
+        logger.info("retail_rocket/%s: %d events of %d visitors and %d items kept; records per split %s",
+                    self.builder_config.name, statistics["events"], statistics["visitors"], statistics["items"],
+                    statistics["records_per_split"])
+
+    def _download_and_prepare(self, dl_manager, download_config):
+        # A Beam runner or Beam options in the download config choose the Beam build.
+        self._beam = bool(download_config.beam_runner or download_config.beam_options)
+        super()._download_and_prepare(dl_manager, download_config)
+
+    @property
+    def _split_generators(self):
+        # TFDS hands a builder a Beam pipeline only when `_split_generators` takes a `pipeline` argument, and
+        # creating one needs Apache Beam: so the in-memory build's method has none.
+        if self._beam and not self.builder_config.sessions:
+            return self._beam_split_generators
+        return self._memory_split_generators
+
+    def _memory_split_generators(self, dl_manager: tfds.download.DownloadManager):
         config = self.builder_config
         if config.sessions:
             return self._session_split_generators(dl_manager)
-        raw = self._raw_data(dl_manager)
+        raw = read_raw_data(config, self._raw_paths(dl_manager))
         sequences = preprocess(raw.events, raw.category_snapshots, raw.category_parents, config.preprocess_options)
         if sequences.statistics["events"] == 0:
             raise ValueError(
                 f"No events left after the filters. Received: min_visitor_events={config.min_visitor_events}, "
                 f"min_item_events={config.min_item_events}; lower them (the real slice needs 2 and 1).")
-        source = ({"kind": "synthetic", "visitors": config.synthetic_visitors, "seed": config.synthetic_seed}
-                  if config.synthetic_visitors else {"kind": "manual"})
-        self.info.metadata.update({"source": source, "source_files": raw.report.pop("source_files", {}),
-                                   "raw": raw.report, **sequences.statistics})
-        logger.info("retail_rocket/%s: %d events of %d visitors and %d items kept; records per split %s",
-                    config.name, sequences.statistics["events"], sequences.statistics["visitors"],
-                    sequences.statistics["items"], sequences.statistics["records_per_split"])
+        self._record_statistics({"raw": raw.report, **sequences.statistics})
         return {split: self._generate_examples(sequences, split) for split in SPLITS}
+
+    def _beam_split_generators(self, dl_manager: tfds.download.DownloadManager, pipeline):
+        import apache_beam as beam
+
+        from datasets.retail_rocket.beam_build import BeamBuild
+
+        config = self.builder_config
+        build = BeamBuild(functools.partial(read_raw_data, config, self._raw_paths(dl_manager)),
+                          config.preprocess_options, self.beam_shards, self.beam_filter_iterations)
+        records, statistics = build(pipeline)
+        # Written by a worker beside the records (a path every runner's workers can reach), read once it has run.
+        _ = (statistics | "StatisticsAsJson" >> beam.Map(json.dumps)
+             | "WriteStatistics" >> beam.io.WriteToText(
+                 str(self.data_path / self.BEAM_STATISTICS_FILE), num_shards=1, shard_name_template=""))
+        return records
+
+    def _process_pipeline_result(self, pipeline_result) -> None:
+        path = self.data_path / self.BEAM_STATISTICS_FILE
+        self._record_statistics(json.loads(path.read_text()))
+        path.unlink()
 
     def _session_split_generators(self, dl_manager: tfds.download.DownloadManager):
         path = session_files.locate_train_sessions(self._manual_dir(dl_manager))

@@ -189,7 +189,8 @@ def test_tuned_model_reproduces_its_report(interrupted_search):
     models = interrupted_search["root"] / "models"
     report = json.loads((models / "tuned-resume.json").read_text())
     assert set(report) == {
-        "config", "dataset", "data_flags", "run_name", "model_path", "backend", "timings", "metrics"
+        "config", "dataset", "data_flags", "run_name", "model_path", "backend", "distribution", "timings",
+        "metrics",
     }  # fmt: skip
     with open(interrupted_search["project"] / "leaderboard.csv") as file:
         leaderboard = list(csv.DictReader(file))

@@ -317,7 +317,7 @@ def two_stage_timing(config, retrieval_config, catalogue_size, retrieved=DEFAULT
                                 chunk_size=balanced_chunk_size(retrieved + config.history_length, MAX_CHUNK_SIZE))
 
     def retrieve():
-        return np.asarray(two_stage.index(retriever.user_embeddings(history, batch_size=1))[1])  # [1, K]
+        return np.asarray(two_stage.index.predict_on_batch(retriever.user_embeddings(history, batch_size=1))[1])
 
     def recommend():
         candidates, _, scores = two_stage.score(history)  # [1, M], [1, M]

@@ -151,7 +151,8 @@ def model_top_items(model, queries, catalog, k, batch_size=512):
     """
     index = model.retrieval_index(catalog.item_id, catalog.category_id, k, batch_size=max(batch_size, 4096))
     users = model.user_embeddings(queries.features, batch_size=batch_size)  # [V, D]
-    top = [np.asarray(index(users[start : start + batch_size])[1]) for start in range(0, len(users), batch_size)]
+    top = [np.asarray(index.predict_on_batch(users[start : start + batch_size])[1])
+           for start in range(0, len(users), batch_size)]
     return np.concatenate(top).astype(np.int32)  # [V, k]
 
 

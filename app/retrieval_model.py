@@ -182,9 +182,21 @@ class RetrievalModel(keras.Model):
         self.temperature = temperature
 
     def user_embeddings(self, features, batch_size=512):
-        """float32 `[N, D]` unit user embeddings of a dict of numpy history features (extra keys ignored)."""
-        features = {name: features[name] for name in USER_FEATURES}
-        return np.asarray(self.user_tower.predict(features, batch_size=batch_size, verbose=0), dtype=np.float32)
+        """float32 `[N, D]` unit user embeddings of a dict of numpy history features (extra keys ignored).
+
+        Compiled calls of at most `batch_size` histories (`predict_on_batch`): no per-call set-up, so one
+        visitor's embedding costs milliseconds.
+        """
+        features = {name: np.asarray(features[name]) for name in USER_FEATURES}
+        count = len(features["visitor_id"])
+        chunks = [
+            self.user_tower.predict_on_batch({name: value[start : start + batch_size]
+                                              for name, value in features.items()})
+            for start in range(0, count, batch_size)
+        ]
+        return np.concatenate([np.asarray(chunk, dtype=np.float32) for chunk in chunks]) if chunks else np.zeros(
+            (0, self.emb_size), np.float32
+        )
 
     def item_embeddings(self, item_id, category_id, batch_size=4096):
         """float32 `[I, D]` unit item embeddings of item ids `[I]` and their categories `[I]`."""
@@ -192,18 +204,21 @@ class RetrievalModel(keras.Model):
         return np.asarray(self.item_tower.predict(features, batch_size=batch_size, verbose=0), dtype=np.float32)
 
     def retrieval_index(self, item_id, category_id, k, batch_size=4096):
-        """A `keras_rs.layers.BruteForceRetrieval` over the items, embedded once.
+        """A compiled top-`k` search over the items, embedded once: `keras_rs.layers.BruteForceRetrieval`.
 
-        Called on user embeddings `[B, D]` it returns the dot products `[B, k]`
-        (highest first) and the item ids `[B, k]` of the `k` best items.
+        The layer is wrapped in a `keras.Model` so that `index.predict_on_batch(users [B, D])` runs it
+        compiled (jitted on JAX; eager, the search over 235K items took 57 ms instead of 2.4 ms). It returns
+        the dot products `[B, k]` (highest first) and the item ids `[B, k]` of the `k` best items.
         """
         if not 1 <= k <= len(item_id):
             raise ValueError(f"`k` must be between 1 and the {len(item_id)} items. Received: k={k}")
-        return keras_rs.layers.BruteForceRetrieval(
+        search = keras_rs.layers.BruteForceRetrieval(
             candidate_embeddings=self.item_embeddings(item_id, category_id, batch_size),
             candidate_ids=np.asarray(item_id, np.int32),
             k=k,
         )
+        users = keras.Input(shape=(self.emb_size,), dtype="float32", name="user_embedding")
+        return keras.Model(users, search(users), name="retrieval_index")
 
     def get_config(self):
         return {

@@ -68,7 +68,7 @@ class CatalogueRanker:
         if self.retriever is None:
             return np.broadcast_to(self.catalog.item_id, (batch, self.catalog.num_items))
         users = self.retriever.user_embeddings(features, batch_size=max(batch, 1))  # [B, D]
-        retrieved = np.asarray(self.index(users)[1], dtype=np.int32)  # [B, K]
+        retrieved = np.asarray(self.index.predict_on_batch(users)[1], dtype=np.int32)  # [B, K]
         return shortlist_with_history(retrieved, features["history_item_id"])
 
     def score(self, features, candidates=None):

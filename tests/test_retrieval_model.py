@@ -127,7 +127,7 @@ def test_retrieval_index_returns_the_exact_top_k_catalog_ids(model):
     category_id = (item_id % 13).astype("int32")
     index = model.retrieval_index(item_id, category_id, k=25)
     users = model.user_embeddings(history_features())
-    scores, ids = (ops.convert_to_numpy(x) for x in index(users))
+    scores, ids = (np.asarray(x) for x in index.predict_on_batch(users))
     assert scores.shape == ids.shape == (4, 25) and scores.dtype == np.float32 and ids.dtype == np.int32
     all_scores = users @ model.item_embeddings(item_id, category_id).T  # [B, I]
     np.testing.assert_array_equal(ids, item_id[np.argsort(-all_scores, axis=1, kind="stable")[:, :25]])

@@ -110,7 +110,11 @@ class TrainConfig(ModelConfig):
         "epochs": 1, "steps_per_epoch": 1, "patience": 0, "steps_per_execution": 1, "seed": 0,
     }
     POSITIVE = ("learning_rate", "widening_factor", "max_age_hours", "logit_cap")
-    NON_NEGATIVE = ("weight_decay", "transaction_weight", "addtocart_weight", "view_weight", "popularity_alpha")
+    NON_NEGATIVE = (
+        "weight_decay", "transaction_weight", "addtocart_weight", "view_weight", "popularity_alpha",
+        "dropout_rate", "embedding_dropout", "embedding_l2",
+    )
+    BELOW_ONE = ("dropout_rate", "embedding_dropout")
 
     # Model: the fields named like `PhoenixRanker` arguments, with its defaults.
     emb_size: int = _RANKER_DEFAULTS["emb_size"]
@@ -127,6 +131,10 @@ class TrainConfig(ModelConfig):
     max_age_hours: float = _RANKER_DEFAULTS["max_age_hours"]
     logit_cap: float = _RANKER_DEFAULTS["logit_cap"]
     use_history_match: bool = _RANKER_DEFAULTS["use_history_match"]
+    use_visitor_embedding: bool = _RANKER_DEFAULTS["use_visitor_embedding"]
+    dropout_rate: float = _RANKER_DEFAULTS["dropout_rate"]
+    embedding_dropout: float = _RANKER_DEFAULTS["embedding_dropout"]
+    embedding_l2: float = _RANKER_DEFAULTS["embedding_l2"]
     # Data.
     history_length: int = 64
     num_candidates: int = 16
@@ -156,6 +164,9 @@ class TrainConfig(ModelConfig):
                 "At least one action weight must be positive. Received: transaction_weight, addtocart_weight "
                 "and view_weight all 0."
             )
+        for name in self.BELOW_ONE:
+            if getattr(self, name) >= 1:
+                raise ConfigError(f"`{name}` must be below 1. Received: {name}={getattr(self, name)}.")
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"`precision` must be one of {', '.join(PRECISIONS)}. Received: precision={self.precision!r}."

@@ -16,6 +16,9 @@ from layers import (
 )
 from layers.registration import serializable
 
+DECODER_DROPOUT_SEED = 4
+"""Seed of the decoder blocks' dropout (block `i` uses `seed + i`); the hashed embeddings use 1, 2 and 3."""
+
 
 @serializable
 class PhoenixRanker(keras.Model):
@@ -55,6 +58,16 @@ class PhoenixRanker(keras.Model):
         logit_cap: soft cap on attention logits, `None` to disable.
         use_history_match: add `CandidateHistoryMatch` features to the
             candidate tokens.
+        use_visitor_embedding: embed the visitor id into the customer token;
+            False makes that token zeros (a key every token may attend to,
+            carrying nothing), so nothing can be memorised per visitor.
+        dropout_rate: dropout on every decoder block's attention and
+            feed-forward outputs while training (seeded).
+        embedding_dropout: dropout on the visitor, item and category
+            embeddings while training (seeded).
+        embedding_l2: weight of the penalty on the visitor, item and category
+            hash-table rows a batch looks up (`MultiHashEmbedding`'s
+            `rows_l2`), added to the training loss.
         dtype: the dtype policy of every layer (`"float32"`, `"mixed_bfloat16"`,
             ...), saved with the model; `None` uses Keras' global policy. The
             logits are float32 whatever the policy.
@@ -84,6 +97,10 @@ class PhoenixRanker(keras.Model):
         attn_output_multiplier=None,
         logit_cap=30.0,
         use_history_match=True,
+        use_visitor_embedding=True,
+        dropout_rate=0.0,
+        embedding_dropout=0.0,
+        embedding_l2=0.0,
         dtype=None,
         **kwargs,
     ):
@@ -105,14 +122,14 @@ class PhoenixRanker(keras.Model):
             ),
         }
 
-        visitor_embedding = MultiHashEmbedding(
-            visitor_buckets, emb_size, num_hashes=num_hashes, seed=1, name="visitor_embedding", dtype=dtype
-        )
-        item_embedding = MultiHashEmbedding(
-            item_buckets, emb_size, num_hashes=num_hashes, seed=2, name="item_embedding", dtype=dtype
-        )
+        hashed = dict(num_hashes=num_hashes, dropout_rate=embedding_dropout, rows_l2=embedding_l2, dtype=dtype)
+        if use_visitor_embedding:
+            visitor_embedding = MultiHashEmbedding(
+                visitor_buckets, emb_size, seed=1, name="visitor_embedding", **hashed
+            )
+        item_embedding = MultiHashEmbedding(item_buckets, emb_size, seed=2, name="item_embedding", **hashed)
         category_embedding = MultiHashEmbedding(
-            category_buckets, emb_size, num_hashes=num_hashes, seed=3, name="category_embedding", dtype=dtype
+            category_buckets, emb_size, seed=3, name="category_embedding", **hashed
         )
         action_embedding = keras.layers.Embedding(
             NUM_ACTION_IDS, emb_size, name="action_embedding", dtype=dtype
@@ -126,7 +143,9 @@ class PhoenixRanker(keras.Model):
         history_mask = ops.greater(history_item_id, 0)  # [B, S]
         candidate_mask = ops.greater(candidate_item_id, 0)  # [B, C]
 
-        customer = ops.expand_dims(visitor_embedding(inputs["visitor_id"]), 1)  # [B, 1, D]
+        customer = None
+        if use_visitor_embedding:
+            customer = ops.expand_dims(visitor_embedding(inputs["visitor_id"]), 1)  # [B, 1, D]
         history = ops.concatenate(
             [
                 item_embedding(history_item_id),  # [B, S, D]
@@ -139,6 +158,8 @@ class PhoenixRanker(keras.Model):
         history = keras.layers.Dense(emb_size, use_bias=False, name="history_projection", dtype=dtype)(
             history
         )  # [B, S, D]
+        if customer is None:
+            customer = ops.zeros_like(history[:, :1])  # [B, 1, D]
         candidate_parts = [
             item_embedding(candidate_item_id),  # [B, C, D]
             category_embedding(inputs["candidate_category_id"]),  # [B, C, D]
@@ -173,6 +194,8 @@ class PhoenixRanker(keras.Model):
             widening_factor=widening_factor,
             attn_output_multiplier=attn_output_multiplier,
             logit_cap=logit_cap,
+            dropout_rate=dropout_rate,
+            seed=DECODER_DROPOUT_SEED,
             name="decoder_stack",
             dtype=dtype,
         )(tokens, positions, attention_mask)  # [B, T, D]
@@ -201,6 +224,10 @@ class PhoenixRanker(keras.Model):
         self.attn_output_multiplier = attn_output_multiplier
         self.logit_cap = logit_cap
         self.use_history_match = use_history_match
+        self.use_visitor_embedding = use_visitor_embedding
+        self.dropout_rate = dropout_rate
+        self.embedding_dropout = embedding_dropout
+        self.embedding_l2 = embedding_l2
 
     def get_config(self):
         return {
@@ -221,6 +248,10 @@ class PhoenixRanker(keras.Model):
             "attn_output_multiplier": self.attn_output_multiplier,
             "logit_cap": self.logit_cap,
             "use_history_match": self.use_history_match,
+            "use_visitor_embedding": self.use_visitor_embedding,
+            "dropout_rate": self.dropout_rate,
+            "embedding_dropout": self.embedding_dropout,
+            "embedding_l2": self.embedding_l2,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
         }
 

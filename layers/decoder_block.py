@@ -29,7 +29,9 @@ class DecoderBlock(keras.layers.Layer):
 
     `h = h + norm2(attention(norm1(h)))` then
     `h = h + norm4(W2(gelu(W1 norm3(h)) * V norm3(h)))`, without biases,
-    where the hidden width is `ffn_width(D, widening_factor)`.
+    where the hidden width is `ffn_width(D, widening_factor)`. With
+    `dropout_rate > 0`, both sub-block outputs (after `norm2` and `norm4`) go
+    through dropout before they join the residual stream, in training only.
 
     Args:
         num_query_heads: int, `H`.
@@ -40,6 +42,11 @@ class DecoderBlock(keras.layers.Layer):
             `key_size**-0.5`.
         logit_cap: float, soft cap of the attention logits; `None` disables it.
         epsilon: float, the `RMSNorm` epsilon.
+        dropout_rate: float in [0, 1), dropout on the attention and
+            feed-forward outputs while training; 0 disables it.
+        seed: int, seed of the dropout masks (a `keras.random.SeedGenerator`),
+            so that a seeded run draws the same masks; `None` draws it from
+            Keras' global seed.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`,
             including `name`, `trainable`, `dtype` etc.
 
@@ -48,6 +55,7 @@ class DecoderBlock(keras.layers.Layer):
         positions: int tensor `[B, T]`.
         attention_mask: bool tensor `[B, T, T]`, True where query `t` may
             attend to key `s`.
+        training: bool, dropout is applied only when True.
 
     Returns:
         Tensor `[B, T, D]` in the compute dtype.
@@ -65,6 +73,8 @@ class DecoderBlock(keras.layers.Layer):
         attn_output_multiplier=None,
         logit_cap=30.0,
         epsilon=1e-6,
+        dropout_rate=0.0,
+        seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -73,6 +83,10 @@ class DecoderBlock(keras.layers.Layer):
                 "`widening_factor` must be positive. "
                 f"Received: widening_factor={widening_factor}"
             )
+        if not 0 <= dropout_rate < 1:
+            raise ValueError(
+                f"`dropout_rate` must be in [0, 1). Received: dropout_rate={dropout_rate}"
+            )
         self.num_query_heads = num_query_heads
         self.num_key_value_heads = num_key_value_heads
         self.key_size = key_size
@@ -80,6 +94,10 @@ class DecoderBlock(keras.layers.Layer):
         self.attn_output_multiplier = attn_output_multiplier
         self.logit_cap = logit_cap
         self.epsilon = epsilon
+        self.dropout_rate = dropout_rate
+        self.seed = seed
+        if dropout_rate > 0:
+            self.seed_generator = keras.random.SeedGenerator(seed)
         check_head_arguments(num_query_heads, num_key_value_heads, key_size)
 
     def build(self, h_shape, positions_shape=None, attention_mask_shape=None):
@@ -115,9 +133,9 @@ class DecoderBlock(keras.layers.Layer):
         self.output_dense.build(hidden_shape)
         self.built = True
 
-    def call(self, h, positions, attention_mask):
+    def call(self, h, positions, attention_mask, training=None):
         attended = self.attention(self.norms[0](h), positions, attention_mask)  # [B, T, D]
-        return self._residual_and_feed_forward(h, attended)  # [B, T, D]
+        return self._residual_and_feed_forward(h, attended, training)  # [B, T, D]
 
     def keys_and_values(self, h, positions):
         """The attention's keys and values of the tokens `h`, as `call` computes them.
@@ -154,12 +172,17 @@ class DecoderBlock(keras.layers.Layer):
         )  # [B, C, D]
         return self._residual_and_feed_forward(h, attended)  # [B, C, D]
 
-    def _residual_and_feed_forward(self, h, attended):
+    def _residual_and_feed_forward(self, h, attended, training=None):
         _, norm_2, norm_3, norm_4 = self.norms
-        h = h + norm_2(attended)  # [B, T, D]
+        h = h + self._dropout(norm_2(attended), training)  # [B, T, D]
         x = norm_3(h)  # [B, T, D]
         gated = ops.gelu(self.gate_dense(x)) * self.linear_dense(x)  # [B, T, F]
-        return h + norm_4(self.output_dense(gated))  # [B, T, D]
+        return h + self._dropout(norm_4(self.output_dense(gated)), training)  # [B, T, D]
+
+    def _dropout(self, x, training):
+        if not training or self.dropout_rate == 0:
+            return x
+        return keras.random.dropout(x, self.dropout_rate, seed=self.seed_generator)
 
     def compute_output_shape(self, h_shape, positions_shape=None, attention_mask_shape=None):
         return h_shape
@@ -175,6 +198,8 @@ class DecoderBlock(keras.layers.Layer):
                 "attn_output_multiplier": self.attn_output_multiplier,
                 "logit_cap": self.logit_cap,
                 "epsilon": self.epsilon,
+                "dropout_rate": self.dropout_rate,
+                "seed": self.seed,
             }
         )
         return config

@@ -22,6 +22,10 @@ class DecoderStack(keras.layers.Layer):
             `key_size**-0.5`.
         logit_cap: float, soft cap of the attention logits; `None` disables it.
         epsilon: float, the `RMSNorm` epsilon.
+        dropout_rate: float in [0, 1), each block's dropout on its attention
+            and feed-forward outputs while training; 0 disables it.
+        seed: int, dropout seed; block `i` draws its masks from `seed + i`.
+            `None` draws them from Keras' global seed.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`,
             including `name`, `trainable`, `dtype` etc.
 
@@ -30,6 +34,7 @@ class DecoderStack(keras.layers.Layer):
         positions: int tensor `[B, T]`.
         attention_mask: bool tensor `[B, T, T]`, True where query `t` may
             attend to key `s`.
+        training: bool, dropout is applied only when True.
 
     Returns:
         Tensor `[B, T, D]` in the compute dtype.
@@ -45,6 +50,8 @@ class DecoderStack(keras.layers.Layer):
         attn_output_multiplier=None,
         logit_cap=30.0,
         epsilon=1e-6,
+        dropout_rate=0.0,
+        seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -52,7 +59,12 @@ class DecoderStack(keras.layers.Layer):
             raise ValueError(
                 f"`num_layers` must be at least 1. Received: num_layers={num_layers}"
             )
+        if not 0 <= dropout_rate < 1:
+            raise ValueError(
+                f"`dropout_rate` must be in [0, 1). Received: dropout_rate={dropout_rate}"
+            )
         self.num_layers = num_layers
+        self.seed = seed
         self.block_kwargs = {
             "num_query_heads": num_query_heads,
             "num_key_value_heads": num_key_value_heads,
@@ -61,20 +73,26 @@ class DecoderStack(keras.layers.Layer):
             "attn_output_multiplier": attn_output_multiplier,
             "logit_cap": logit_cap,
             "epsilon": epsilon,
+            "dropout_rate": dropout_rate,
         }
         check_head_arguments(num_query_heads, num_key_value_heads, key_size)
 
     def build(self, h_shape, positions_shape=None, attention_mask_shape=None):
         self.blocks = []
         for i in range(self.num_layers):
-            block = DecoderBlock(**self.block_kwargs, name=f"block_{i}", dtype=self.dtype_policy)
+            block = DecoderBlock(
+                **self.block_kwargs,
+                seed=None if self.seed is None else self.seed + i,
+                name=f"block_{i}",
+                dtype=self.dtype_policy,
+            )
             block.build(h_shape, positions_shape, attention_mask_shape)
             self.blocks.append(block)
         self.built = True
 
-    def call(self, h, positions, attention_mask):
+    def call(self, h, positions, attention_mask, training=None):
         for block in self.blocks:
-            h = block(h, positions, attention_mask)  # [B, T, D]
+            h = block(h, positions, attention_mask, training=training)  # [B, T, D]
         return h
 
     def prefix_keys_and_values(self, h, positions, attention_mask, query_position):
@@ -137,5 +155,5 @@ class DecoderStack(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_layers": self.num_layers, **self.block_kwargs})
+        config.update({"num_layers": self.num_layers, **self.block_kwargs, "seed": self.seed})
         return config

@@ -55,6 +55,21 @@ def _fmix32(x):
     return ops.bitwise_xor(x, _logical_right_shift(x, 16))
 
 
+@ops.custom_gradient
+def _add_gradient(rows, scale):
+    """Identity on `rows [..., F]`; its backward pass adds `scale [..., 1] * rows` to the rows' gradient.
+
+    `scale * rows` is the gradient of `sum(scale * rows**2) / 2`; `scale` gets no gradient.
+    """
+
+    def gradient(*args, upstream=None):
+        if upstream is None:
+            (upstream,) = args
+        return upstream + scale * rows, ops.zeros_like(scale)
+
+    return rows, gradient
+
+
 @serializable
 class MultiHashEmbedding(keras.layers.Layer):
     """Embeds raw integer ids through `num_hashes` independent hash tables.
@@ -68,20 +83,36 @@ class MultiHashEmbedding(keras.layers.Layer):
     (no real id lands there), their output is exactly zero, and
     `compute_mask` returns `ids > 0`.
 
+    Two regularisers act in training only, and only on what a call looks up:
+    `dropout_rate` drops output elements (seeded from `seed`), and `rows_l2`
+    is an L2 penalty on the looked-up rows, `rows_l2 * mean over the call's
+    real ids of sum_i ||row_i||^2` (the `num_hashes` rows each id looks up):
+    the rows no id of the batch touches get nothing from it, unlike weight
+    decay, which shrinks every row every step. The penalty enters as its
+    gradient, added to the rows' gradient in the backward pass, not as an
+    `add_loss` term: Keras keeps only the last call's `add_loss` of a layer
+    called twice in a functional model when it trains (`stateless_call`), and
+    the model calls the item and category embeddings twice (history and
+    candidates). So the logged training loss does not include the penalty.
+
     Args:
         num_buckets: int, rows per table including the padding row 0; at
             least 2.
         output_dim: int, width of the output embedding.
         num_hashes: int, number of independent hash functions and tables.
-        seed: int, seed from which the hash constants are derived.
+        seed: int, seed from which the hash constants and the dropout masks
+            are derived.
         embeddings_initializer: initializer of the tables; `None` means
             `TruncatedNormal(stddev=0.02)`.
+        dropout_rate: float in [0, 1), dropout on the output while training.
+        rows_l2: float >= 0, weight of the penalty on the looked-up rows.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`,
             including `name`, `trainable`, `dtype` etc.
 
     Call arguments:
         ids: integer tensor of any shape `[...]`; any integer dtype, cast to
             int32.
+        training: bool, the regularisers act only when True.
 
     Returns:
         Tensor `[..., output_dim]` in the compute dtype.
@@ -101,6 +132,8 @@ class MultiHashEmbedding(keras.layers.Layer):
         num_hashes=2,
         seed=0,
         embeddings_initializer=None,
+        dropout_rate=0.0,
+        rows_l2=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -117,6 +150,12 @@ class MultiHashEmbedding(keras.layers.Layer):
             raise ValueError(
                 f"`num_hashes` must be at least 1. Received: num_hashes={num_hashes}"
             )
+        if not 0 <= dropout_rate < 1:
+            raise ValueError(
+                f"`dropout_rate` must be in [0, 1). Received: dropout_rate={dropout_rate}"
+            )
+        if not rows_l2 >= 0:
+            raise ValueError(f"`rows_l2` must be at least 0. Received: rows_l2={rows_l2}")
         self.num_buckets = num_buckets
         self.output_dim = output_dim
         self.num_hashes = num_hashes
@@ -124,6 +163,10 @@ class MultiHashEmbedding(keras.layers.Layer):
         if embeddings_initializer is None:
             embeddings_initializer = keras.initializers.TruncatedNormal(stddev=0.02)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
+        self.dropout_rate = dropout_rate
+        self.rows_l2 = rows_l2
+        if dropout_rate > 0:
+            self.seed_generator = keras.random.SeedGenerator(seed)
         self._hash_constants = [hash_constants(seed, i) for i in range(num_hashes)]
 
     def build(self, ids_shape):
@@ -159,13 +202,25 @@ class MultiHashEmbedding(keras.layers.Layer):
             buckets.append(ops.where(ids > 0, bucket, 0))
         return ops.stack(buckets, axis=-1)  # [..., num_hashes]
 
-    def call(self, ids):
+    def call(self, ids, training=None):
         ids = ops.cast(ids, "int32")  # [...]
         buckets = self.hash_buckets(ids)  # [..., num_hashes]
-        rows = [table(buckets[..., i]) for i, table in enumerate(self.tables)]
-        embedded = self.projection(ops.concatenate(rows, axis=-1))  # [..., D]
-        valid = ops.cast(ops.greater(ids, 0), embedded.dtype)  # [...]
-        return embedded * ops.expand_dims(valid, -1)  # [..., D]
+        rows = ops.concatenate(
+            [table(buckets[..., i]) for i, table in enumerate(self.tables)], axis=-1
+        )  # [..., num_hashes * D]
+        valid = ops.greater(ids, 0)  # [...]
+        if training and self.rows_l2 > 0:
+            rows = self._with_rows_penalty_gradient(rows, valid)  # [..., num_hashes * D]
+        embedded = self.projection(rows)  # [..., D]
+        if training and self.dropout_rate > 0:
+            embedded = keras.random.dropout(embedded, self.dropout_rate, seed=self.seed_generator)
+        return embedded * ops.expand_dims(ops.cast(valid, embedded.dtype), -1)  # [..., D]
+
+    def _with_rows_penalty_gradient(self, rows, valid):
+        """`rows` unchanged, with the gradient of the rows penalty added to theirs on the way back."""
+        valid = ops.cast(valid, rows.dtype)  # [...]
+        scale = 2.0 * self.rows_l2 * valid / ops.maximum(ops.sum(valid), 1.0)  # [...]
+        return _add_gradient(rows, ops.expand_dims(scale, -1))
 
     def compute_mask(self, ids, mask=None):
         return ops.greater(ops.cast(ids, "int32"), 0)
@@ -184,6 +239,8 @@ class MultiHashEmbedding(keras.layers.Layer):
                 "embeddings_initializer": keras.initializers.serialize(
                     self.embeddings_initializer
                 ),
+                "dropout_rate": self.dropout_rate,
+                "rows_l2": self.rows_l2,
             }
         )
         return config

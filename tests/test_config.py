@@ -41,9 +41,25 @@ def test_every_field_is_a_flag():
 def test_refusals_name_what_was_wrong():
     with pytest.raises(ConfigError, match="Unknown config 'huge'"):
         named_config("huge")
-    with pytest.raises(ConfigError, match=r"Unknown config field\(s\) \['colour'\]"):
+    with pytest.raises(ConfigError, match=r"Unknown TrainConfig field\(s\) \['colour'\]"):
         TrainConfig.from_dict({"colour": "red"})
     with pytest.raises(ConfigError, match="Received: precision='fp8'"):
         TrainConfig(precision="fp8")
     with pytest.raises(ConfigError, match="Received: batch_size=0"):
         TrainConfig(batch_size=0)
+    with pytest.raises(ConfigError, match="`dropout_rate` must be below 1. Received: dropout_rate=1.0"):
+        TrainConfig(dropout_rate=1.0)
+    with pytest.raises(ConfigError, match="`embedding_l2` must be at least 0. Received: embedding_l2=-0.5"):
+        TrainConfig(embedding_l2=-0.5)
+
+
+def test_regularisers_are_flags_that_reach_the_ranker():
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser)
+    args = parser.parse_args(
+        ["--config", "smoke", "--dropout_rate", "0.2", "--embedding_dropout", "0.1", "--embedding_l2", "0.5",
+         "--use_visitor_embedding", "false"]
+    )  # fmt: skip
+    kwargs = config_from_args(args).model_kwargs()
+    assert (kwargs["dropout_rate"], kwargs["embedding_dropout"], kwargs["embedding_l2"]) == (0.2, 0.1, 0.5)
+    assert kwargs["use_visitor_embedding"] is False

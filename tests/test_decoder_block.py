@@ -67,6 +67,31 @@ def test_matches_formula():
     assert len(layer.weights) == 11  # 4 norm scales, 4 attention and 3 ffn kernels
 
 
+def test_dropout_on_both_sub_block_outputs_in_training_only():
+    keras.utils.set_random_seed(0)
+    h, positions, mask = block_inputs(np.random.default_rng(3))
+    plain = DecoderBlock(4, 2, 4)
+    dropped = DecoderBlock(4, 2, 4, dropout_rate=0.3, seed=11)
+    expected = ops.convert_to_numpy(plain(h, positions, mask))
+    dropped(h, positions, mask)
+    dropped.set_weights(plain.get_weights())
+    np.testing.assert_array_equal(ops.convert_to_numpy(dropped(h, positions, mask)), expected)
+    np.testing.assert_array_equal(ops.convert_to_numpy(dropped(h, positions, mask, training=False)), expected)
+
+    # The formula of `test_matches_formula` with a dropout after norm_2 and after norm_4, drawn from a
+    # generator with the layer's seed (so the same masks, in the same order).
+    trained = ops.convert_to_numpy(dropped(h, positions, mask, training=True))
+    seed = keras.random.SeedGenerator(11)
+    norm_1, norm_2, norm_3, norm_4 = plain.norms
+    attended = plain.attention(norm_1(h), positions, mask)
+    h1 = h + keras.random.dropout(norm_2(attended), 0.3, seed=seed)
+    x = norm_3(h1)
+    gated = ops.gelu(plain.gate_dense(x)) * plain.linear_dense(x)
+    reference = h1 + keras.random.dropout(norm_4(plain.output_dense(gated)), 0.3, seed=seed)
+    np.testing.assert_allclose(trained, ops.convert_to_numpy(reference), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(trained, expected, atol=1e-3)
+
+
 def test_layer_checks():
     run_layer_test(
         DecoderBlock,
@@ -75,6 +100,16 @@ def test_layer_checks():
         tuple(block_inputs(np.random.default_rng(2))),
         expected_output_shape=(BATCH, TIME, DIM),
         expected_num_trainable_weights=11,  # 4 norms, 4 attention projections, 3 feed-forward matrices
+    )
+
+
+def test_layer_checks_with_dropout():
+    run_layer_test(
+        DecoderBlock,
+        {"num_query_heads": 4, "num_key_value_heads": 2, "key_size": 4, "dropout_rate": 0.2, "seed": 3},
+        tuple(block_inputs(np.random.default_rng(2))),
+        expected_output_shape=(BATCH, TIME, DIM),
+        expected_num_trainable_weights=11,
     )
 
 
@@ -88,7 +123,13 @@ def test_mixed_bfloat16_fit_lowers_loss():
 
 @pytest.mark.parametrize(
     "args, kwargs",
-    [((4, 3, 4), {}), ((4, 2, 3), {}), ((4, 2, 4), {"widening_factor": 0.0})],
+    [
+        ((4, 3, 4), {}),
+        ((4, 2, 3), {}),
+        ((4, 2, 4), {"widening_factor": 0.0}),
+        ((4, 2, 4), {"dropout_rate": 1.0}),
+        ((4, 2, 4), {"dropout_rate": -0.1}),
+    ],
 )
 def test_bad_arguments(args, kwargs):
     with pytest.raises(ValueError, match="Received"):

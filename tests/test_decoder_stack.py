@@ -4,7 +4,7 @@ import pytest
 from keras import ops
 from layer_checks import run_layer_test
 
-from layers import CandidateIsolationMask, DecoderStack, SequencePositions
+from layers import CandidateIsolationMask, DecoderBlock, DecoderStack, SequencePositions
 
 pytestmark = pytest.mark.layers
 
@@ -100,6 +100,24 @@ def test_layer_checks():
     )
 
 
+def test_dropout_reaches_every_block_with_its_own_seed():
+    keras.utils.set_random_seed(0)
+    h, positions, mask = stack_inputs(np.random.default_rng(4), BATCH)
+    stack = DecoderStack(2, 4, 2, 4, dropout_rate=0.2, seed=7)
+    inference = ops.convert_to_numpy(stack(h, positions, mask))
+    assert [(block.dropout_rate, block.seed) for block in stack.blocks] == [(0.2, 7), (0.2, 8)]
+    assert stack.get_config()["dropout_rate"] == 0.2 and stack.get_config()["seed"] == 7
+    trained = ops.convert_to_numpy(stack(h, positions, mask, training=True))
+    assert not np.allclose(trained, inference, atol=1e-3)
+    h_in = h
+    for index, block in enumerate(stack.blocks):
+        twin = DecoderBlock(4, 2, 4, dropout_rate=0.2, seed=7 + index)
+        twin(h_in, positions, mask)
+        twin.set_weights(block.get_weights())
+        h_in = twin(h_in, positions, mask, training=True)
+    np.testing.assert_allclose(trained, ops.convert_to_numpy(h_in), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
 def test_fit_lowers_loss(dtype):
     keras.utils.set_random_seed(0)
@@ -123,3 +141,8 @@ def test_fit_lowers_loss(dtype):
 def test_bad_arguments(args):
     with pytest.raises(ValueError, match="Received"):
         DecoderStack(*args)
+
+
+def test_bad_dropout_rate_is_refused_before_build():
+    with pytest.raises(ValueError, match="Received: dropout_rate=1.5"):
+        DecoderStack(2, 4, 2, 4, dropout_rate=1.5)

@@ -25,6 +25,7 @@ TINY = dict(
     category_buckets=31,
 )
 ATOL = 2e-5
+REGULARISERS = dict(dropout_rate=0.3, embedding_dropout=0.2, embedding_l2=0.1)
 
 
 def random_inputs(rng, batch=3, history=7, candidates=5, history_padding=2):
@@ -140,7 +141,85 @@ def test_history_content_matters(model):
     assert not np.allclose(logits(model, changed), logits(model, inputs), atol=1e-4)
 
 
-def test_saved_model_loads_in_a_fresh_process(model, tmp_path):
+def test_regularisers_act_in_training_only(model):
+    regularised = PhoenixRanker(**TINY, **REGULARISERS)
+    regularised.set_weights(model.get_weights())
+    inputs = random_inputs(np.random.default_rng(12))
+    np.testing.assert_array_equal(logits(regularised, inputs), logits(model, inputs))
+    assert regularised.losses == []
+    trained = np.asarray(regularised(inputs, training=True))
+    assert not np.allclose(trained, logits(model, inputs), atol=1e-3)
+
+
+def sgd_step(inputs, labels, **options):
+    """The weights of a tiny ranker after one jitted SGD step from seeded weights, by name."""
+    keras.utils.set_random_seed(2)
+    model = PhoenixRanker(**TINY, **options)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=WeightedActionCrossEntropy(), jit_compile=True)
+    before = {weight.path: keras.ops.convert_to_numpy(weight) for weight in model.weights}
+    model.fit(inputs, labels, batch_size=len(labels), epochs=1, verbose=0)
+    return before, {weight.path: keras.ops.convert_to_numpy(weight) for weight in model.weights}
+
+
+def test_the_rows_penalty_pulls_only_the_looked_up_rows_towards_zero_in_a_training_step():
+    rng = np.random.default_rng(13)
+    inputs = random_inputs(rng, batch=8)
+    labels = (rng.random((8, 5, 3)) < 0.3).astype("float32")
+    before, plain = sgd_step(inputs, labels)
+    _, penalised = sgd_step(inputs, labels, embedding_l2=0.25)
+    buckets = np.asarray(
+        PhoenixRanker(**TINY).get_layer("visitor_embedding").hash_buckets(inputs["visitor_id"])
+    )  # [8, num_hashes]
+    for path, weight in before.items():
+        if "_embedding/table_" not in path:
+            np.testing.assert_array_equal(penalised[path], plain[path], err_msg=path)
+        elif path.startswith("visitor_embedding/table_"):
+            # The penalty's gradient is 2 * 0.25 * hits * row / 8 (8 real visitor ids); SGD's rate is 0.5.
+            table = int(path.split("/")[1].removeprefix("table_"))
+            hits = np.bincount(buckets[:, table], minlength=len(weight))[:, None]  # [rows, 1]
+            expected = plain[path] - 0.5 * 2 * 0.25 * hits * weight / 8
+            np.testing.assert_allclose(penalised[path], expected, rtol=1e-5, atol=1e-7)
+            np.testing.assert_array_equal(penalised[path][hits[:, 0] == 0], before[path][hits[:, 0] == 0])
+
+
+def fitted(**options):
+    """Weights and losses of two seeded, jitted epochs of a tiny ranker with `options`."""
+    keras.utils.set_random_seed(3)
+    model = PhoenixRanker(**TINY, **options)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-2), loss=WeightedActionCrossEntropy(), jit_compile=True)
+    rng = np.random.default_rng(14)
+    inputs = random_inputs(rng, batch=8)
+    labels = (rng.random((8, 5, 3)) < 0.3).astype("float32")
+    losses = model.fit(inputs, labels, batch_size=8, epochs=2, verbose=0).history["loss"]
+    return model.get_weights(), losses
+
+
+def test_a_seeded_regularised_fit_reproduces():
+    weights, losses = fitted(**REGULARISERS)
+    again_weights, again_losses = fitted(**REGULARISERS)
+    assert losses == again_losses
+    for weight, again in zip(weights, again_weights):
+        np.testing.assert_array_equal(weight, again)
+
+
+def test_without_visitor_embedding_the_visitor_changes_nothing(model):
+    keras.utils.set_random_seed(0)
+    anonymous = PhoenixRanker(**TINY, use_visitor_embedding=False)
+    assert "visitor_embedding" not in {layer.name for layer in anonymous.layers}
+    assert len(anonymous.weights) == len(model.weights) - 3  # two hash tables and their projection
+    inputs = random_inputs(np.random.default_rng(15))
+    other_visitors = dict(inputs, visitor_id=inputs["visitor_id"] + 1)
+    np.testing.assert_array_equal(logits(anonymous, other_visitors), logits(anonymous, inputs))
+    assert np.all(np.isfinite(logits(anonymous, inputs)))
+
+
+@pytest.mark.parametrize(
+    "options", [{}, dict(REGULARISERS, use_visitor_embedding=False)], ids=["defaults", "every_option"]
+)
+def test_saved_model_loads_in_a_fresh_process(model, tmp_path, options):
+    if options:
+        keras.utils.set_random_seed(0)
+        model = PhoenixRanker(**TINY, **options)
     inputs = random_inputs(np.random.default_rng(9))
     path = tmp_path / "ranker.keras"
     model.save(path)
@@ -150,6 +229,8 @@ def test_saved_model_loads_in_a_fresh_process(model, tmp_path):
         f"model = keras.saving.load_model({str(path)!r})\n"
         f"inputs = dict(np.load({str(tmp_path / 'inputs.npz')!r}))\n"
         f"np.save({str(tmp_path / 'loaded.npy')!r}, np.asarray(model(inputs)))\n"
+        "import json\n"
+        "print(json.dumps(model.get_config()))\n"
         "print(type(model).__name__)\n"
     )
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO)}
@@ -158,6 +239,7 @@ def test_saved_model_loads_in_a_fresh_process(model, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("PhoenixRanker")
+    assert json.loads(result.stdout.strip().splitlines()[-2]) == json.loads(json.dumps(model.get_config()))
     np.testing.assert_array_equal(np.load(tmp_path / "loaded.npy"), logits(model, inputs))
 
 

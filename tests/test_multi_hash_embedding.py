@@ -208,6 +208,79 @@ def test_layer_checks():
     )
 
 
+def test_layer_checks_with_regularisers():
+    run_layer_test(
+        MultiHashEmbedding,
+        {"num_buckets": 40, "output_dim": 8, "num_hashes": 2, "seed": 5, "dropout_rate": 0.25, "rows_l2": 0.1},
+        np.array([[0, 3, 77, 2**31 - 1, -1], [5, 6, 7, 8, 9]], np.int32),
+        expected_output_shape=(2, 5, 8),
+        expected_num_trainable_weights=3,  # two tables and a bias-free projection
+    )
+
+
+def looked_up_rows(layer, ids):
+    """`[num_hashes, ...ids, output_dim]` rows of each table the ids look up (numpy reference)."""
+    buckets = reference_buckets(ids, layer.num_buckets, layer.num_hashes, layer.seed)
+    return [ops.convert_to_numpy(table.embeddings)[buckets[..., i]] for i, table in enumerate(layer.tables)]
+
+
+IDS_WITH_PADDING = np.array([[0, 7, 7, 123], [99, 0, -2, 5]], np.int32)
+
+
+def test_rows_penalty_moves_only_the_looked_up_rows_by_its_gradient():
+    keras.utils.set_random_seed(0)
+    rows_l2, learning_rate = 0.5, 1.0
+    layer = MultiHashEmbedding(num_buckets=30, output_dim=4, num_hashes=2, seed=2, rows_l2=rows_l2)
+    inputs = keras.Input((4,), dtype="int32")
+    model = keras.Model(inputs, layer(inputs))
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate), loss=lambda y_true, y_pred: 0.0 * ops.sum(y_pred)
+    )  # the penalty is the only gradient
+    before = [ops.convert_to_numpy(table.embeddings).copy() for table in layer.tables]
+    projection = ops.convert_to_numpy(layer.projection.kernel).copy()
+    output = ops.convert_to_numpy(model(IDS_WITH_PADDING))
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer(IDS_WITH_PADDING, training=True)), output)
+    model.fit(IDS_WITH_PADDING, np.zeros((2, 4, 4), "float32"), batch_size=2, epochs=1, verbose=0)
+    assert layer.losses == []  # the penalty is a gradient, not an `add_loss` term
+
+    buckets = reference_buckets(IDS_WITH_PADDING, 30, 2, seed=2)
+    real = IDS_WITH_PADDING > 0
+    for i, table in enumerate(layer.tables):
+        after = ops.convert_to_numpy(table.embeddings)
+        hits = np.bincount(buckets[..., i][real], minlength=30)  # [30] real ids per row
+        # d/d row of rows_l2 * sum_ids ||row_id||^2 / real ids: 2 rows_l2 hits row / real ids.
+        expected = before[i] * (1 - learning_rate * 2 * rows_l2 * hits[:, None] / real.sum())
+        np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-7)
+        untouched = hits == 0
+        assert untouched[0] and untouched.sum() > 20  # the padding row and every row no real id hit
+        np.testing.assert_array_equal(after[untouched], before[i][untouched])
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer.projection.kernel), projection)
+
+
+def test_dropout_acts_in_training_only_and_is_seeded():
+    keras.utils.set_random_seed(0)
+    ids = IDS_WITH_PADDING
+    plain = MultiHashEmbedding(num_buckets=30, output_dim=64, seed=3)
+    dropped = MultiHashEmbedding(num_buckets=30, output_dim=64, seed=3, dropout_rate=0.5)
+    again = MultiHashEmbedding(num_buckets=30, output_dim=64, seed=3, dropout_rate=0.5)
+    expected = ops.convert_to_numpy(plain(ids))
+    for layer in (dropped, again):
+        layer(ids)
+        layer.set_weights(plain.get_weights())
+        np.testing.assert_array_equal(ops.convert_to_numpy(layer(ids)), expected)
+        np.testing.assert_array_equal(ops.convert_to_numpy(layer(ids, training=False)), expected)
+
+    trained = ops.convert_to_numpy(dropped(ids, training=True))
+    kept = trained != 0
+    real = ids > 0
+    assert not kept[~real].any()  # padding stays zero
+    assert 0.35 < kept[real].mean() < 0.65
+    np.testing.assert_allclose(trained[kept], expected[kept] / 0.5, rtol=1e-6)
+    # The same seed draws the same masks; the next draw is another mask.
+    np.testing.assert_array_equal(ops.convert_to_numpy(again(ids, training=True)), trained)
+    assert not np.array_equal(ops.convert_to_numpy(dropped(ids, training=True)) != 0, kept)
+
+
 def test_padding_stays_zero_under_mixed_bfloat16():
     layer = MultiHashEmbedding(num_buckets=40, output_dim=8, dtype="mixed_bfloat16")
     out = layer(np.array([[0, 3, 77]], np.int64))
@@ -220,6 +293,8 @@ def test_padding_stays_zero_under_mixed_bfloat16():
         {"num_buckets": 1, "output_dim": 4},
         {"num_buckets": 10, "output_dim": 0},
         {"num_buckets": 10, "output_dim": 4, "num_hashes": 0},
+        {"num_buckets": 10, "output_dim": 4, "dropout_rate": 1.0},
+        {"num_buckets": 10, "output_dim": 4, "rows_l2": -0.1},
     ],
 )
 def test_bad_arguments(kwargs):

@@ -54,11 +54,17 @@ def test_trial_config_takes_the_drawn_values():
         widening_factor=1.5,
         learning_rate=2e-3,
         history_length=16,
+        dropout_rate=0.1,
+        embedding_dropout=0.2,
+        embedding_l2=0.1,
+        use_visitor_embedding=False,
     )
     config = hypermodel.trial_config(hp)
     assert (config.num_layers, config.emb_size, config.history_length) == (2, 64, 16)
     assert (config.num_query_heads, config.num_key_value_heads) == (4, 2)
     assert (config.widening_factor, config.learning_rate) == (1.5, 2e-3)
+    assert (config.dropout_rate, config.embedding_dropout, config.embedding_l2) == (0.1, 0.2, 0.1)
+    assert config.use_visitor_embedding is False
     assert config.key_size == CONFIGS["smoke"].key_size
     assert config.batch_size == CONFIGS["smoke"].batch_size
 
@@ -84,6 +90,10 @@ def test_every_tuner_draws_buildable_configs_inside_the_space(tuner, tmp_path):
         assert space.num_layers[0] <= config.num_layers <= space.num_layers[1]
         assert space.emb_size[0] <= config.emb_size <= space.emb_size[1]
         assert space.history_length[0] <= config.history_length <= space.history_length[1]
+        assert space.dropout_rate[0] <= config.dropout_rate <= space.dropout_rate[1]
+        assert space.embedding_dropout[0] <= config.embedding_dropout <= space.embedding_dropout[1]
+        assert config.embedding_l2 in space.embedding_l2
+        assert config.use_visitor_embedding in space.use_visitor_embedding
     assert not list(tmp_path.rglob("*.h5")), "the tuner wrote weights before any trial ran"
 
 

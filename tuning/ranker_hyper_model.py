@@ -19,6 +19,10 @@ SEARCHED_FIELDS = (
     "widening_factor",
     "learning_rate",
     "history_length",
+    "dropout_rate",
+    "embedding_dropout",
+    "embedding_l2",
+    "use_visitor_embedding",
 )
 """The `TrainConfig` fields a trial sets; the rest come from the base config."""
 
@@ -68,6 +72,10 @@ class RankerHyperModel(keras_tuner.HyperModel):
         hp.Float("widening_factor", *space.widening_factor, step=space.widening_factor_step)
         hp.Float("learning_rate", *space.learning_rate, sampling="log")
         hp.Int("history_length", *space.history_length, step=2, sampling="log")
+        hp.Float("dropout_rate", *space.dropout_rate, step=space.dropout_step)
+        hp.Float("embedding_dropout", *space.embedding_dropout, step=space.dropout_step)
+        hp.Choice("embedding_l2", list(space.embedding_l2))
+        hp.Choice("use_visitor_embedding", list(space.use_visitor_embedding))
         return searched_values(hp.values)
 
     def declare_hyperparameters(self, hp):

@@ -22,6 +22,11 @@ class SearchSpace:
         widening_factor_step: step of `widening_factor`.
         learning_rate: (min, max), drawn log-uniformly.
         history_length: (min, max) S, powers of two.
+        dropout_rate: (min, max) decoder dropout, in steps of `dropout_step`.
+        embedding_dropout: (min, max) dropout on the hashed embeddings, in steps of `dropout_step`.
+        dropout_step: step of both dropout rates.
+        embedding_l2: choices of the penalty on the looked-up hash-table rows.
+        use_visitor_embedding: choices of whether the customer token embeds the visitor id.
     """
 
     num_layers: tuple = (1, 6)
@@ -33,6 +38,11 @@ class SearchSpace:
     widening_factor_step: float = 0.5
     learning_rate: tuple = (1e-4, 1e-2)
     history_length: tuple = (8, 128)
+    dropout_rate: tuple = (0.0, 0.3)
+    embedding_dropout: tuple = (0.0, 0.3)
+    dropout_step: float = 0.05
+    embedding_l2: tuple = (0.0, 0.1, 1.0)
+    use_visitor_embedding: tuple = (True, False)
 
     def to_dict(self):
         """The ranges as plain JSON values (tuples become lists)."""
@@ -53,5 +63,8 @@ SEARCH_SPACES = {
         widening_factor=(1.0, 2.0),
         learning_rate=(1e-3, 1e-2),
         history_length=(8, 16),
+        dropout_rate=(0.0, 0.2),
+        embedding_dropout=(0.0, 0.2),
+        dropout_step=0.1,
     ),
 }

@@ -14,7 +14,13 @@ HISTORY_FEATURES = (
 """The ranker's inputs that describe the visitor: `visitor_id [B]`, the rest `[B, S]`."""
 
 CANDIDATE_FEATURES = ("candidate_item_id", "candidate_category_id")
-"""The ranker's inputs that describe the candidates, `[B, C]`."""
+"""The ranker's inputs that describe the candidates, `[B, C]` (plus `candidate_features [B, C, F']` where the
+ranker has that input: `candidate_inputs`)."""
+
+
+def candidate_inputs(ranker):
+    """The names of `ranker`'s candidate inputs: `CANDIDATE_FEATURES`, and `candidate_features` if it has one."""
+    return tuple(name for name in ranker.input if name not in HISTORY_FEATURES)
 
 CACHE_NAMES = ("prefix_keys", "prefix_values")
 """The arrays of a cache, each `[B, L, P, K, Dh]` with `P = 1 + S`."""
@@ -45,14 +51,12 @@ class _PrefixEncoder(keras.Model):
     def __init__(self, ranker, **kwargs):
         super().__init__(**kwargs)
         inputs = {name: ranker.input[name] for name in HISTORY_FEATURES}
-        self.prefix_tokens = keras.Model(
-            inputs,
-            [
-                ranker.get_layer("visitor_embedding").output,  # [B, D]
-                ranker.get_layer("history_projection").output,  # [B, S, D]
-            ],
-            name="prefix_tokens",
-        )
+        history = ranker.get_layer("history_projection").output  # [B, S, D]
+        if ranker.use_visitor_embedding:
+            customer = ranker.get_layer("visitor_embedding").output  # [B, D]
+        else:
+            customer = ops.zeros_like(history[:, 0])  # [B, D]: the ranker's customer token carries nothing
+        self.prefix_tokens = keras.Model(inputs, [customer, history], name="prefix_tokens")
         self.sequence_positions = ranker.get_layer("sequence_positions")
         self.isolation_mask = ranker.get_layer("candidate_isolation_mask")
         self.decoder_stack = ranker.get_layer("decoder_stack")
@@ -101,7 +105,8 @@ class _CandidateScorer(keras.Model):
 
     def __init__(self, ranker, **kwargs):
         super().__init__(**kwargs)
-        inputs = {name: ranker.input[name] for name in HISTORY_FEATURES + CANDIDATE_FEATURES}
+        self.candidate_names = candidate_inputs(ranker)
+        inputs = {name: ranker.input[name] for name in HISTORY_FEATURES + self.candidate_names}
         self.candidate_tokens = keras.Model(
             inputs, ranker.get_layer("candidate_projection").output, name="candidate_tokens"
         )  # [B, C, D]
@@ -112,7 +117,7 @@ class _CandidateScorer(keras.Model):
 
     def call(self, inputs):
         candidates = self.candidate_tokens(
-            {name: inputs[name] for name in HISTORY_FEATURES + CANDIDATE_FEATURES}
+            {name: inputs[name] for name in HISTORY_FEATURES + self.candidate_names}
         )  # [B, C, D]
         history_mask = ops.greater(inputs["history_item_id"], 0)  # [B, S]
         candidate_mask = ops.greater(inputs["candidate_item_id"], 0)  # [B, C]
@@ -182,7 +187,7 @@ class CachedRanker:
         """
         return self.prefix_encoder.predict_on_batch(_history_arrays(history_features))
 
-    def score(self, cache, history_features, candidate_item_id, candidate_category_id):
+    def score(self, cache, history_features, candidate_item_id, candidate_category_id, candidate_features=None):
         """The full ranker's logits of any number of candidates per visitor.
 
         Args:
@@ -190,20 +195,33 @@ class CachedRanker:
             history_features: the same dict as given to `encode`.
             candidate_item_id: int `[B, C]`, 0 is padding.
             candidate_category_id: int `[B, C]`.
+            candidate_features: float `[B, C, F']`, for a ranker built with `num_candidate_features=F'` (and
+                only then).
 
         Returns:
             float32 numpy logits `[B, C, A]` (transaction, addtocart, view).
         """
         history = _history_arrays(history_features)
-        items = np.asarray(candidate_item_id, dtype=np.int32)  # [B, C]
-        categories = np.asarray(candidate_category_id, dtype=np.int32)  # [B, C]
+        candidates = {
+            "candidate_item_id": np.asarray(candidate_item_id, dtype=np.int32),  # [B, C]
+            "candidate_category_id": np.asarray(candidate_category_id, dtype=np.int32),  # [B, C]
+        }
+        items = candidates["candidate_item_id"]
         batch = len(history["visitor_id"])
-        if items.ndim != 2 or categories.shape != items.shape or items.shape[0] != batch:
+        if items.ndim != 2 or candidates["candidate_category_id"].shape != items.shape or items.shape[0] != batch:
             raise ValueError(
                 "`candidate_item_id` and `candidate_category_id` must both be `[B, C]`, with the "
                 f"history's B={batch}. Received: candidate_item_id.shape={items.shape}, "
-                f"candidate_category_id.shape={categories.shape}"
+                f"candidate_category_id.shape={candidates['candidate_category_id'].shape}"
             )
+        wants_features = "candidate_features" in self.candidate_scorer.candidate_names
+        if wants_features != (candidate_features is not None):
+            raise ValueError(
+                f"This ranker {'takes' if wants_features else 'takes no'} `candidate_features`. Received: "
+                f"candidate_features={'None' if candidate_features is None else np.shape(candidate_features)}"
+            )
+        if wants_features:
+            candidates["candidate_features"] = np.asarray(candidate_features, dtype=np.float32)  # [B, C, F']
         missing = [name for name in CACHE_NAMES if name not in cache]
         if missing or cache[CACHE_NAMES[0]].shape[0] != batch:
             raise ValueError(
@@ -213,19 +231,17 @@ class CachedRanker:
             )
         count = items.shape[1]
         padded = -(-count // self.chunk_size) * self.chunk_size
-        items = np.pad(items, ((0, 0), (0, padded - count)))  # [B, chunks * chunk]
-        categories = np.pad(categories, ((0, 0), (0, padded - count)))  # [B, chunks * chunk]
+        candidates = {
+            name: np.pad(value, [(0, 0), (0, padded - count)] + [(0, 0)] * (value.ndim - 2))
+            for name, value in candidates.items()
+        }  # [B, chunks * chunk (, F')]
         fixed = {**history, **{name: cache[name] for name in CACHE_NAMES}}
         logits = [np.zeros((batch, 0, self.num_actions), dtype=np.float32)]
         for start in range(0, padded, self.chunk_size):
             chunk = slice(start, start + self.chunk_size)
             logits.append(
                 self.candidate_scorer.predict_on_batch(
-                    {
-                        **fixed,
-                        "candidate_item_id": items[:, chunk],
-                        "candidate_category_id": categories[:, chunk],
-                    }
+                    {**fixed, **{name: value[:, chunk] for name, value in candidates.items()}}
                 )
             )  # [B, chunk, A]
         return np.concatenate(logits, axis=1)[:, :count]  # [B, C, A]

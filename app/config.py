@@ -98,7 +98,8 @@ class TrainConfig(ModelConfig):
     Model fields go to `app.model.PhoenixRanker` (with its defaults); data
     fields to the input pipeline (`eval_max_lists` > 0 scores a fixed random
     subset of that many lists per split, the same for the model and every
-    baseline; 0 scores all); the rest to `model.fit`.
+    baseline; 0 scores all; `retrieved` is the retrieval shortlist a two-stage
+    ranking gives the ranker); the rest to `model.fit`.
     """
 
     MODEL_CLASS = PhoenixRanker
@@ -106,7 +107,7 @@ class TrainConfig(ModelConfig):
         "emb_size": 1, "num_layers": 1, "num_query_heads": 1, "num_key_value_heads": 1, "key_size": 1,
         "num_hashes": 1, "visitor_buckets": 2, "item_buckets": 2, "category_buckets": 2,
         "num_age_buckets": 2, "history_length": 1, "num_candidates": 1, "eval_list_length": 2,
-        "eval_max_lists": 0, "target_window_events": 1, "batch_size": 1, "eval_batch_size": 1,
+        "eval_max_lists": 0, "target_window_events": 1, "retrieved": 1, "batch_size": 1, "eval_batch_size": 1,
         "epochs": 1, "steps_per_epoch": 1, "patience": 0, "steps_per_execution": 1, "seed": 0,
     }
     POSITIVE = ("learning_rate", "widening_factor", "max_age_hours", "logit_cap")
@@ -131,6 +132,7 @@ class TrainConfig(ModelConfig):
     max_age_hours: float = _RANKER_DEFAULTS["max_age_hours"]
     logit_cap: float = _RANKER_DEFAULTS["logit_cap"]
     use_history_match: bool = _RANKER_DEFAULTS["use_history_match"]
+    num_candidate_features: int = _RANKER_DEFAULTS["num_candidate_features"]
     use_visitor_embedding: bool = _RANKER_DEFAULTS["use_visitor_embedding"]
     dropout_rate: float = _RANKER_DEFAULTS["dropout_rate"]
     embedding_dropout: float = _RANKER_DEFAULTS["embedding_dropout"]
@@ -142,6 +144,7 @@ class TrainConfig(ModelConfig):
     eval_max_lists: int = 0
     target_window_events: int = 5
     popularity_alpha: float = 0.75
+    retrieved: int = 200
     # Training.
     batch_size: int = 128
     eval_batch_size: int = 256
@@ -205,7 +208,43 @@ CONFIGS = {
         learning_rate=3e-3,
         patience=2,
     ),
+    # The session benchmark's ranker (stage 2, `app.session_training`), chosen on its validation split: a small
+    # transformer over the prefix's last 20 views and a shortlist of 50 retrieved items plus the prefix's own,
+    # with the shortlist's features (`app.session_candidates`), trained with a softmax over each list. Sessions
+    # have no visitor, categories or other actions; ages count views. Only the view logit ranks.
+    "sessions": TrainConfig(
+        emb_size=32,
+        num_layers=1,
+        num_query_heads=2,
+        num_key_value_heads=2,
+        key_size=16,
+        widening_factor=4.0,
+        visitor_buckets=2,
+        item_buckets=65_536,
+        category_buckets=2,
+        num_age_buckets=16,
+        max_age_hours=64.0,
+        num_candidate_features=5,
+        use_visitor_embedding=False,
+        history_length=20,
+        retrieved=50,
+        num_candidates=70,
+        batch_size=256,
+        epochs=3,
+        steps_per_epoch=1,
+        learning_rate=2e-3,
+        weight_decay=1e-4,
+        transaction_weight=0.0,
+        addtocart_weight=0.0,
+        view_weight=1.0,
+        patience=1,
+    ),
 }
+# Seconds on 2 CPU cores: the session recipe at toy sizes, for tests.
+CONFIGS["sessions_smoke"] = dataclasses.replace(
+    CONFIGS["sessions"], emb_size=16, key_size=8, widening_factor=2.0, item_buckets=4_096, history_length=8,
+    retrieved=12, num_candidates=20, batch_size=32, epochs=1,
+)
 
 
 def named_config(name, configs=None):

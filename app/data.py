@@ -5,8 +5,11 @@ from app.cli import UserError
 
 logger = logging.getLogger("app.data")
 
+SESSIONS_DATASET = "retail_rocket/sessions"
+"""The public session benchmark's build."""
+
 DATASET_CHOICES = (
-    "auto", "retail_rocket/full", "retail_rocket/synthetic", "retail_rocket/synthetic_full", "retail_rocket/sessions"
+    "auto", "retail_rocket/full", "retail_rocket/synthetic", "retail_rocket/synthetic_full", SESSIONS_DATASET
 )
 
 DATA_FLAG_NAMES = (

@@ -34,6 +34,7 @@ from app.cli import add_data_flags  # noqa: E402
 from app.cli import add_rebuild_flag  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
 from app.cli import setup_logging  # noqa: E402
+from app.data import SESSIONS_DATASET  # noqa: E402
 from app.data import load_data  # noqa: E402
 from app.list_evaluation import dataset_entry  # noqa: E402
 from app.list_evaluation import evaluate_all  # noqa: E402
@@ -48,7 +49,6 @@ from app.saved_runs import run_config  # noqa: E402
 from app.session_benchmark import benchmark_entry  # noqa: E402
 from app.session_benchmark import benchmark_table  # noqa: E402
 from app.session_benchmark import sessions_of_stores  # noqa: E402
-from app.two_stage import DEFAULT_RETRIEVED  # noqa: E402
 from app.two_stage import CatalogueRanker  # noqa: E402
 from datasets.retail_rocket.raw_files import RawFileError  # noqa: E402
 from datasets.retail_rocket.session_files import prefix_cases  # noqa: E402
@@ -58,7 +58,6 @@ logger = logging.getLogger("app.evaluate")
 
 
 PROTOCOLS = ("sampled", "catalogue")
-SESSIONS_DATASET = "retail_rocket/sessions"
 
 
 def build_parser():
@@ -88,8 +87,8 @@ def build_parser():
         "visitor's history items (two stages) instead of the whole catalogue",
     )
     parser.add_argument(
-        "--retrieved", type=int, default=DEFAULT_RETRIEVED,
-        help="catalogue protocol: items the retriever passes on (default: %(default)s)",
+        "--retrieved", type=int, default=None,
+        help="catalogue protocol: items the retriever passes on (default: the run config's `retrieved`)",
     )
     parser.add_argument(
         "--max_visitors", type=int, default=0,
@@ -129,6 +128,15 @@ def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_vi
     return metrics
 
 
+def retrieval_history_length(report):
+    """The prefix items a sessions run's retriever reads (its report's `retrieval_config`)."""
+    try:
+        return int(report["retrieval_config"]["history_length"])
+    except (TypeError, KeyError, ValueError):
+        raise UserError("The session benchmark needs the run's report (<run>.json, with `retrieval_config`) beside "
+                        "the model: it is written by `python -m app.fit --config sessions`.") from None
+
+
 def session_benchmark(args, report, config, ranker, flags):
     """The session benchmark's figures (`app.session_benchmark`) for `--test_cases` and/or the validation split."""
     retriever_path = Path(args.retriever) if args.retriever else Path(args.model).with_suffix(".retrieval.keras")
@@ -149,8 +157,8 @@ def session_benchmark(args, report, config, ranker, flags):
     for name, split_cases in cases.items():
         # Test cases come after every training session; validation cases only after the training split's.
         peer_stores = (data.train, data.validation) if name == "test_cases" else (data.train,)
-        metrics[name] = benchmark_entry(ranker, retriever, config, data.catalog, sessions_of_stores(*peer_stores),
-                                        split_cases, args.retrieved)
+        metrics[name] = benchmark_entry(ranker, retriever, config, retrieval_history_length(report), data.catalog,
+                                        sessions_of_stores(*peer_stores), split_cases)
         print(benchmark_table(metrics[name], f"{Path(args.model).stem}: {name}"), end="\n\n")
     if args.json:
         write_report(Path(args.json), {
@@ -173,11 +181,12 @@ def main(argv=None):
     setup_logging()
     if args.protocol == "sampled" and args.retriever:
         raise UserError("--retriever applies to --protocol catalogue (the sampled lists are fixed).")
-    if args.retrieved < 1 or args.max_visitors < 0:
+    if (args.retrieved is not None and args.retrieved < 1) or args.max_visitors < 0:
         raise UserError(f"--retrieved must be >= 1 and --max_visitors >= 0. Received: --retrieved {args.retrieved} "
                         f"--max_visitors {args.max_visitors}")
     report = load_run_report(args.model)
     config = run_config(report)
+    retrieved = config.retrieved if args.retrieved is None else args.retrieved
     model = load_ranker(args.model)
     flags = merged_data_flags(args, report)
     if args.test_cases or flags["dataset"] == SESSIONS_DATASET:
@@ -186,8 +195,8 @@ def main(argv=None):
     data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
     splits = ("validation", "test") if args.split == "both" else (args.split,)
     if args.protocol == "catalogue":
-        metrics = catalogue_metrics(model, retriever, config, data, splits, args.retrieved, args.max_visitors)
-        stage = f"two stages, {args.retrieved} retrieved + history" if retriever else "exhaustive"
+        metrics = catalogue_metrics(model, retriever, config, data, splits, retrieved, args.max_visitors)
+        stage = f"two stages, {retrieved} retrieved + history" if retriever else "exhaustive"
         described = f"catalogue protocol, {stage}: every one of {data.catalog.num_items} catalogue items ranked"
     else:
         metrics = evaluate_all(model, config, data, evaluation_lists_for(config, data, splits))

@@ -10,6 +10,10 @@ resumes from the last finished epoch.
 The retrieval model (`--model retrieval`, `app.retrieval_config` names its
 configs) writes `<output_dir>/<run>.keras` and `<run>.json` with recall@K over
 the whole catalogue beside popularity and history-then-popularity.
+
+`--config sessions` trains both stages on the public session benchmark
+(`retail_rocket/sessions`, `app.session_training`): `<run>.keras` (the ranker),
+`<run>.retrieval.keras` and `<run>.json` with every method's validation figures.
 """
 
 import os
@@ -23,6 +27,7 @@ import time  # noqa: E402
 from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from app.cli import UserError  # noqa: E402
 from app.cli import add_data_flags  # noqa: E402
 from app.cli import add_distribution_flag  # noqa: E402
 from app.cli import exits_cleanly_on_user_error  # noqa: E402
@@ -30,6 +35,7 @@ from app.cli import setup_logging  # noqa: E402
 from app.config import CONFIGS  # noqa: E402
 from app.config import add_config_flags  # noqa: E402
 from app.config import config_from_args  # noqa: E402
+from app.data import SESSIONS_DATASET  # noqa: E402
 from app.data import load_data  # noqa: E402
 from app.distribution import applied  # noqa: E402
 from app.distribution import make_distribution  # noqa: E402
@@ -37,6 +43,7 @@ from app.data import resolved_data_flags  # noqa: E402
 from app.list_evaluation import evaluation_lists_for  # noqa: E402
 from app.retrieval_config import RETRIEVAL_CONFIGS  # noqa: E402
 from app.retrieval_training import train_retrieval  # noqa: E402
+from app.session_training import train_sessions  # noqa: E402
 from app.training_run import find_interrupted_run  # noqa: E402
 from app.training_run import start_run_dir  # noqa: E402
 from app.training_run import train_and_report  # noqa: E402
@@ -45,6 +52,9 @@ logger = logging.getLogger("app.fit")
 
 MODEL_CONFIGS = {"ranker": CONFIGS, "retrieval": RETRIEVAL_CONFIGS}
 """The named configs of each model `--model` chooses."""
+
+SESSIONS_CONFIGS = ("sessions", "sessions_smoke")
+"""The configs that train both stages on the public session benchmark (`app.session_training`)."""
 
 
 def build_parser():
@@ -75,16 +85,35 @@ def build_parser():
     return parser
 
 
+def check_sessions_request(args):
+    """A sessions config trains both stages on the session benchmark: refuse what contradicts that."""
+    if args.model != "ranker":
+        raise UserError(
+            f"--config {args.config} trains both stages (the retrieval model and the ranker): leave --model out."
+        )
+    if args.dataset not in (None, "auto", SESSIONS_DATASET):
+        raise UserError(f"--config {args.config} trains on {SESSIONS_DATASET}. Received: --dataset {args.dataset}.")
+    if args.distribution != "none":
+        raise UserError(f"--config {args.config} runs on one device. Received: --distribution {args.distribution}.")
+
+
 @exits_cleanly_on_user_error
 def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging()
     config = config_from_args(args, MODEL_CONFIGS[args.model])
     output_dir = Path(args.output_dir)
+    if args.config in SESSIONS_CONFIGS:
+        check_sessions_request(args)
+        args.dataset = SESSIONS_DATASET
     flags = resolved_data_flags(args)
 
     started = time.perf_counter()
     data = load_data(**flags)
+    if args.config in SESSIONS_CONFIGS:
+        run_name = args.run_name or f"{args.config}-{datetime.now():%Y%m%d-%H%M%S}"
+        train_sessions(config, RETRIEVAL_CONFIGS[args.config], data, output_dir, run_name, flags)
+        return
     if args.model == "retrieval":
         run_name = args.run_name or f"{args.config}-retrieval-{datetime.now():%Y%m%d-%H%M%S}"
         with applied(make_distribution(args.distribution, config)):

@@ -58,6 +58,10 @@ class PhoenixRanker(keras.Model):
         logit_cap: soft cap on attention logits, `None` to disable.
         use_history_match: add `CandidateHistoryMatch` features to the
             candidate tokens.
+        num_candidate_features: F' > 0 adds an input `candidate_features
+            [B, C, F']` (float32) of features computed outside the model for each
+            candidate (e.g. the retrieval stage's score), concatenated into the
+            candidate token before its projection; 0 (the default) has no such input.
         use_visitor_embedding: embed the visitor id into the customer token;
             False makes that token zeros (a key every token may attend to,
             carrying nothing), so nothing can be memorised per visitor.
@@ -97,6 +101,7 @@ class PhoenixRanker(keras.Model):
         attn_output_multiplier=None,
         logit_cap=30.0,
         use_history_match=True,
+        num_candidate_features=0,
         use_visitor_embedding=True,
         dropout_rate=0.0,
         embedding_dropout=0.0,
@@ -174,7 +179,12 @@ class PhoenixRanker(keras.Model):
                     inputs["history_age_hours"],
                 )  # [B, C, F]
             )
-        candidates = ops.concatenate(candidate_parts, axis=-1)  # [B, C, 3D (+ F)]
+        if num_candidate_features:
+            inputs["candidate_features"] = keras.Input(
+                shape=(None, num_candidate_features), dtype="float32", name="candidate_features"
+            )
+            candidate_parts.append(inputs["candidate_features"])  # [B, C, F']
+        candidates = ops.concatenate(candidate_parts, axis=-1)  # [B, C, 3D (+ F) (+ F')]
         candidates = keras.layers.Dense(emb_size, use_bias=False, name="candidate_projection", dtype=dtype)(
             candidates
         )  # [B, C, D]
@@ -224,6 +234,7 @@ class PhoenixRanker(keras.Model):
         self.attn_output_multiplier = attn_output_multiplier
         self.logit_cap = logit_cap
         self.use_history_match = use_history_match
+        self.num_candidate_features = num_candidate_features
         self.use_visitor_embedding = use_visitor_embedding
         self.dropout_rate = dropout_rate
         self.embedding_dropout = embedding_dropout
@@ -248,6 +259,7 @@ class PhoenixRanker(keras.Model):
             "attn_output_multiplier": self.attn_output_multiplier,
             "logit_cap": self.logit_cap,
             "use_history_match": self.use_history_match,
+            "num_candidate_features": self.num_candidate_features,
             "use_visitor_embedding": self.use_visitor_embedding,
             "dropout_rate": self.dropout_rate,
             "embedding_dropout": self.embedding_dropout,

@@ -2,7 +2,7 @@
 
 The visitor's history is their latest events in the dataset (all splits), aged
 from their last event. With `--retriever`, the two stages: the retrieval model
-picks `--retrieved` items (200 by default) of the training catalogue, the
+picks `--retrieved` items (the config's, 200 by default) of the catalogue, the
 visitor's own history items are added, and the ranker orders them. Without it,
 the ranker scores every item of the catalogue (or the ids of `--candidates
 FILE`). Either way the ranker encodes the history once (`app.cached_ranker`)
@@ -31,7 +31,6 @@ from app.saved_runs import load_retriever  # noqa: E402
 from app.saved_runs import load_run_report  # noqa: E402
 from app.saved_runs import merged_data_flags  # noqa: E402
 from app.saved_runs import run_config  # noqa: E402
-from app.two_stage import DEFAULT_RETRIEVED  # noqa: E402
 from app.two_stage import CatalogueRanker  # noqa: E402
 from datasets.actions import ACTION_NAMES  # noqa: E402
 
@@ -56,8 +55,8 @@ def build_parser():
     parser.add_argument(
         "--retrieved",
         type=int,
-        default=DEFAULT_RETRIEVED,
-        help="items the retriever passes to the ranker (default: %(default)s)",
+        default=None,
+        help="items the retriever passes to the ranker (default: the run config's `retrieved`)",
     )
     parser.add_argument(
         "--candidates",
@@ -109,7 +108,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging()
     for flag in ("top", "chunk_size", "retrieved"):
-        if getattr(args, flag) < 1:
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UserError(f"--{flag} must be at least 1. Received: --{flag} {getattr(args, flag)}")
     if args.retriever and args.candidates:
         raise UserError("Give --retriever or --candidates, not both: each chooses the candidates.")
@@ -119,8 +118,8 @@ def main(argv=None):
     retriever = load_retriever(args.retriever) if args.retriever else None
     data = load_data(**merged_data_flags(args, report), if_stale="rebuild" if args.rebuild_data else "error")
     history = visitor_history(data, args.visitor, config.history_length)
-    catalogue = CatalogueRanker(ranker, data.catalog, config.action_weights, retriever, args.retrieved,
-                                args.chunk_size)
+    retrieved = config.retrieved if args.retrieved is None else args.retrieved
+    catalogue = CatalogueRanker(ranker, data.catalog, config.action_weights, retriever, retrieved, args.chunk_size)
     candidates = read_candidates(args.candidates)[None, :] if args.candidates else None
     items, probabilities, scores = catalogue.score(history, candidates)  # [1, M], [1, M, A], [1, M]
     items, probabilities, scores = items[0], probabilities[0], scores[0]
@@ -136,7 +135,7 @@ def main(argv=None):
         }
         for i, category in zip(top, categories)
     ]
-    stage = f"two-stage: {args.retrieved} retrieved + history" if retriever else "exhaustive"
+    stage = f"two-stage: {retrieved} retrieved + history" if retriever else "exhaustive"
     if args.json:
         print(json.dumps({"visitor_id": args.visitor, "candidates": scored, "stage": stage, "top": rows}, indent=2))
         return

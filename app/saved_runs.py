@@ -21,7 +21,9 @@ RANKER_INPUTS = (
     "visitor_id", "history_item_id", "history_category_id", "history_action", "history_age_hours",
     "candidate_item_id", "candidate_category_id",
 )
-"""The input names of a `PhoenixRanker`."""
+"""The input names of every `PhoenixRanker` (one built with `num_candidate_features` also has `candidate_features`)."""
+
+OPTIONAL_RANKER_INPUTS = ("candidate_features",)
 
 _ZIP_SIGNATURE = b"PK\x03\x04"
 
@@ -49,7 +51,7 @@ def _saved_model_header(path):
     return config, metadata
 
 
-def load_project_model(path, class_name, input_names):
+def load_project_model(path, class_name, input_names, optional_inputs=()):
     """Loads a `.keras` model of this project after checking, before anything heavy, that it is one.
 
     Each failure is a one-line `UserError` that says which it is: no file, not
@@ -60,6 +62,7 @@ def load_project_model(path, class_name, input_names):
         path: the `.keras` file.
         class_name: the registered class the file must hold, e.g. "PhoenixRanker".
         input_names: the model's input names, checked once it is loaded.
+        optional_inputs: names the model may also have.
     """
     path = Path(path)
     if not path.is_file():
@@ -83,7 +86,7 @@ def load_project_model(path, class_name, input_names):
             "version of this project: retrain it with `python -m app.fit`."
         ) from None
     names = sorted(tensor.name for tensor in model.inputs)
-    if names != sorted(input_names):
+    if not set(input_names) <= set(names) <= set(input_names) | set(optional_inputs):
         raise UserError(
             f"{path} holds a {class_name} with inputs {names}, expected {sorted(input_names)}: it was made by an "
             "incompatible version of this project. Retrain it with `python -m app.fit`."
@@ -93,7 +96,7 @@ def load_project_model(path, class_name, input_names):
 
 def load_ranker(path):
     """Loads a `.keras` ranker (`load_project_model` with `PhoenixRanker`'s class and inputs)."""
-    return load_project_model(path, "PhoenixRanker", RANKER_INPUTS)
+    return load_project_model(path, "PhoenixRanker", RANKER_INPUTS, OPTIONAL_RANKER_INPUTS)
 
 
 def load_retriever(path):

@@ -10,8 +10,8 @@ import numpy as np
 
 from app.session_baselines import LastItemTransitions, Popularity, SessionKnn, vsknn
 from app.session_metrics import evaluate_scorer
-from app.two_stage import DEFAULT_RETRIEVED, CatalogueRanker, shortlist_with_history
-from datasets.actions import VIEW
+from app.session_candidates import SessionShortlists, case_features
+from app.two_stage import CatalogueRanker
 from datasets.retail_rocket.session_files import Sessions
 
 PEERS = {
@@ -21,27 +21,6 @@ PEERS = {
     "vsknn": vsknn,
 }
 """The peers, written from their papers (`app.session_baselines`), by report name."""
-
-
-def case_features(prefix_offsets, prefix_items, history_length):
-    """The models' input features `[n]`, `[n, S]` of a CSR batch of session prefixes.
-
-    The history is the prefix's last `history_length` items, front-padded with 0; the j-th of L prefix items is
-    `L - j` hours old, as a training event `L - j` positions before its target.
-    """
-    offsets = np.asarray(prefix_offsets, dtype=np.int64)
-    ends = offsets[1:]  # [n]
-    index = ends[:, None] - history_length + np.arange(history_length)  # [n, S]
-    valid = index >= offsets[:-1, None]  # [n, S]
-    items = np.where(valid, np.asarray(prefix_items)[np.where(valid, index, 0)], 0).astype(np.int32)  # [n, S]
-    steps_back = (ends[:, None] - index).astype(np.float32)  # [n, S], 1 for the last prefix item
-    return {
-        "visitor_id": np.zeros(len(ends), np.int32),
-        "history_item_id": items,
-        "history_category_id": np.zeros_like(items),
-        "history_action": np.where(valid, VIEW, 0).astype(np.int32),
-        "history_age_hours": np.where(valid, steps_back, 0.0).astype(np.float32),
-    }
 
 
 def sessions_of_stores(*stores):
@@ -76,66 +55,55 @@ class RetrievalScorer:
 
 
 class TwoStageScorer:
-    """Both stages: the ranker orders the retriever's best catalogue items plus the prefix's items.
+    """Both stages: the ranker orders each case's shortlist (`SessionShortlists`) ahead of all other items.
 
-    The shortlisted items rank ahead of all others by the ranker's score; the others keep the retriever's order
-    below them, so that every item has a rank (the benchmark ranks all items).
+    The other items keep the retriever's order below every shortlisted item, so that every item has a rank (the
+    benchmark ranks all items).
 
     Args:
-        ranker: a `PhoenixRanker`.
-        retriever: a `RetrievalModel`.
-        catalog: the training `ItemCatalog`: the items the retriever may shortlist.
-        num_items: I.
-        history_length: S of the features.
+        ranker: a `PhoenixRanker` built with the shortlists' candidate features.
+        shortlists: `SessionShortlists`.
+        catalog: the training `ItemCatalog`.
         action_weights: the ranking score's action weights.
-        retrieved: shortlist size before the prefix's items are added.
     """
 
-    def __init__(self, ranker, retriever, catalog, num_items, history_length, action_weights,
-                 retrieved=DEFAULT_RETRIEVED):
-        self.history_length = history_length
-        self.catalog = catalog
-        self.retrieved = min(retrieved, catalog.num_items)
-        self.retrieval = RetrievalScorer(retriever, num_items, history_length)
-        self.ranker = CatalogueRanker(ranker, catalog, action_weights)
+    def __init__(self, ranker, shortlists, catalog, action_weights):
+        self.shortlists = shortlists
+        self.ranker = CatalogueRanker(ranker, catalog, action_weights, chunk_size=shortlists.num_candidates)
 
     def scores(self, prefix_offsets, prefix_items):
-        features = case_features(prefix_offsets, prefix_items, self.history_length)
-        scores = self.retrieval.scores(prefix_offsets, prefix_items)  # [n, I + 1]
-        on_catalog = scores[:, self.catalog.item_id]  # [n, I']
-        best = np.argpartition(-on_catalog, self.retrieved - 1, axis=1)[:, : self.retrieved]  # [n, K]
-        shortlist = shortlist_with_history(self.catalog.item_id[best], features["history_item_id"])  # [n, K + S]
-        items, _, ranked = self.ranker.score(features, shortlist)  # [n, M], [n, M]
+        scores = self.shortlists.retrieval.scores(prefix_offsets, prefix_items)  # [n, I + 1]
+        features = self.shortlists.shortlists(prefix_offsets, prefix_items)
+        items, _, ranked = self.ranker.score(features, features["candidate_item_id"], features["candidate_features"])
         scores -= np.max(scores[:, 1:], axis=1, keepdims=True) + 1.0  # below every ranker score (>= 0)
         inside = (items > 0) & (items < scores.shape[1])  # [n, M]
         scores[np.nonzero(inside)[0], items[inside]] = ranked[inside]
         return scores
 
 
-def benchmark_entry(ranker, retriever, config, catalog, peer_sessions, cases, retrieved=DEFAULT_RETRIEVED):
+def benchmark_entry(ranker, retriever, config, retrieval_history_length, catalog, peer_sessions, cases):
     """`{"model": R, "baselines": {"retrieval", "popularity", "transitions", "sknn", "vsknn"}}` on `cases`.
 
     `R = {"hr@10", "mrr@10", "hr@20", "mrr@20", "cases"}` (fractions). The peers are fitted on `peer_sessions`,
-    whose counts also break ties for every method; items 1..I are ranked, I covering every training, prefix and
-    target item.
+    whose counts also break ties for every method and feed the ranker's popularity and transition features;
+    items 1..I are ranked, I covering every training, prefix and target item.
 
     Args:
         ranker, retriever: the two stages.
-        config: the ranker's `TrainConfig` (history length, action weights).
+        config: the ranker's `TrainConfig` (history length, shortlist size `retrieved`, action weights).
+        retrieval_history_length: the prefix items the retriever sees.
         catalog: the training `ItemCatalog` the retriever shortlists from.
         peer_sessions: `Sessions` the peers learn from (all the training sessions there are).
         cases: `SessionCases` to score.
-        retrieved: the retriever's shortlist size.
     """
     num_items = int(max(peer_sessions.items.max(), cases.items.max(), cases.target.max(), catalog.item_id.max()))
     peers = {name: make().fit(peer_sessions, num_items) for name, make in PEERS.items()}
     popularity = peers["popularity"].item_popularity
-    scorers = {
-        "model": TwoStageScorer(ranker, retriever, catalog, num_items, config.history_length, config.action_weights,
-                                retrieved),
-        "retrieval": RetrievalScorer(retriever, num_items, config.history_length),
-        **peers,
-    }
+    retrieval = RetrievalScorer(retriever, num_items, retrieval_history_length)
+    shortlists = SessionShortlists(retrieval, catalog, popularity, peers["transitions"].transitions,
+                                   config.retrieved, config.history_length)
+    scorers = {"model": TwoStageScorer(ranker, shortlists, catalog, config.action_weights), "retrieval": retrieval,
+               **peers}
     table = {name: evaluate_scorer(scorer, cases, popularity) for name, scorer in scorers.items()}
     return {"model": table.pop("model"), "baselines": table}
 

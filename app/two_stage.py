@@ -71,13 +71,14 @@ class CatalogueRanker:
         retrieved = np.asarray(self.index.predict_on_batch(users)[1], dtype=np.int32)  # [B, K]
         return shortlist_with_history(retrieved, features["history_item_id"])
 
-    def score(self, features, candidates=None):
+    def score(self, features, candidates=None, candidate_features=None):
         """`(candidates [B, M], probabilities [B, M, A], scores [B, M])`; padding candidates score -inf.
 
-        `candidates` `[B, M]` replaces the shortlist (`candidates(features)`) when given.
+        `candidates` `[B, M]` replaces the shortlist (`candidates(features)`) when given; `candidate_features`
+        `[B, M, F']` goes to a ranker built to take them.
         """
         items = np.asarray(self.candidates(features) if candidates is None else candidates, dtype=np.int32)
         cache = self.cached.encode(features)
-        logits = self.cached.score(cache, features, items, self.catalog.categories(items))  # [B, M, A]
+        logits = self.cached.score(cache, features, items, self.catalog.categories(items), candidate_features)
         probabilities, scores = numpy_probabilities_and_scores(logits, self.action_weights)
         return items, probabilities, np.where(items > 0, scores, -np.inf).astype(np.float32)

@@ -86,6 +86,24 @@ def test_matches_the_full_model(model, chunked, num_candidates, chunking):
 
 
 @pytest.mark.layers
+def test_matches_a_ranker_with_candidate_features_and_no_visitor_embedding():
+    keras.utils.set_random_seed(1)
+    ranker = PhoenixRanker(**TINY, num_candidate_features=4, use_visitor_embedding=False)
+    rng = np.random.default_rng(8)
+    inputs = random_inputs(rng, 50)
+    inputs["candidate_features"] = rng.normal(size=(3, 50, 4)).astype("float32")
+    full = ranker.predict_on_batch(inputs)  # [B, C, A]
+    cached = CachedRanker(ranker, chunk_size=16)
+    logits = cached.score(cached.encode(inputs), inputs, inputs["candidate_item_id"],
+                          inputs["candidate_category_id"], inputs["candidate_features"])
+    np.testing.assert_allclose(logits, full, rtol=0, atol=ATOL)
+    changed = dict(inputs, candidate_features=inputs["candidate_features"] + 1.0)
+    assert not np.allclose(ranker.predict_on_batch(changed), full, atol=1e-3)  # the features are used
+    with pytest.raises(ValueError, match="takes `candidate_features`"):
+        cached.score(cached.encode(inputs), inputs, inputs["candidate_item_id"], inputs["candidate_category_id"])
+
+
+@pytest.mark.layers
 def test_scoring_compiles_once_for_any_number_of_candidates(model, monkeypatch):
     cached = CachedRanker(model, chunk_size=16)
     scorer_class = type(cached.candidate_scorer)

@@ -1,0 +1,206 @@
+"""`python -m app.fit --config sessions`: both stages trained for next-item prediction on the session benchmark.
+
+The recipe (chosen on the validation split, see README "Public benchmark"):
+1. The training sessions are split by id: the oldest `STAGE_TWO_SHARE` train the ranker, the newer ones the
+   retrieval model, so the ranker learns from shortlists of sessions the retriever never saw (out-of-sample
+   scores, as at test time; shortlists of sessions it trained on put the target in the list far more often, and a
+   ranker trained on them over-trusts the retrieval score).
+2. Stage 1: the retrieval model on every position of the newer sessions (`train_session_retrieval`).
+3. Stage 2: the ranker on every prefix of the oldest sessions whose next item is in its shortlist
+   (`app.session_candidates`), with a softmax over each list's real candidates.
+4. Every method on every validation case (`app.session_benchmark`), the peers fitted on all training sessions.
+
+Writes `<output_dir>/<run>.keras` (the ranker), `<run>.retrieval.keras` and `<run>.json` (both configs, the
+dataset, timings, per-epoch validation figures and `metrics.validation`).
+"""
+
+import dataclasses
+import logging
+import time
+
+import keras
+import numpy as np
+
+from app.cli import UserError
+from app.list_evaluation import dataset_entry
+from app.list_softmax_loss import ListSoftmaxCrossEntropy
+from app.model import PhoenixRanker
+from app.report import write_report
+from app.retrieval_training import train_session_retrieval
+from app.session_baselines import LastItemTransitions
+from app.session_benchmark import RetrievalScorer, TwoStageScorer, benchmark_entry, benchmark_table, sessions_of_stores
+from app.session_candidates import CANDIDATE_FEATURES, SessionShortlists
+from app.session_metrics import evaluate_scorer
+from app.training import export_ranker
+from datasets.actions import ACTION_NAMES
+from datasets.retail_rocket.session_files import prefix_cases
+
+logger = logging.getLogger("app.session_training")
+
+STAGE_TWO_SHARE = 0.2
+"""The oldest share of the training sessions whose prefixes train the ranker (the others train the retriever)."""
+
+VALIDATION_SAMPLE = 5_000
+"""Validation cases scored after every epoch (a fixed, evenly spaced subset); all are scored at the end."""
+
+MONITOR = "val_hr@20"
+
+
+class SessionValidation(keras.callbacks.Callback):
+    """Scores a fixed sample of validation cases after every epoch with the benchmark's code; logs `val_*`.
+
+    Args:
+        make_scorer: `f() -> scorer` over the model being trained (`scores(prefix_offsets, prefix_items)`).
+        cases: the validation `SessionCases` to score.
+        item_popularity: `[I + 1]` training views, for the tie rule.
+    """
+
+    def __init__(self, make_scorer, cases, item_popularity):
+        super().__init__()
+        self.make_scorer = make_scorer
+        self.cases = cases
+        self.item_popularity = item_popularity
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = evaluate_scorer(self.make_scorer(), self.cases, self.item_popularity)
+        for key in ("hr@10", "mrr@10", "hr@20", "mrr@20"):
+            logs[f"val_{key}"] = metrics[key]
+        logger.info("Epoch %d: validation HR@20 %.4f, MRR@20 %.4f (%d cases).", epoch + 1, metrics["hr@20"],
+                    metrics["mrr@20"], metrics["cases"])
+
+
+def even_sample(cases, count):
+    """At most `count` cases, evenly spaced (a fixed subset: the same for every epoch and every run)."""
+    if len(cases) <= count:
+        return cases
+    chosen = np.linspace(0, len(cases) - 1, count).astype(np.int64)
+    lengths = np.diff(cases.offsets)[chosen]
+    starts = cases.offsets[chosen]
+    items = np.concatenate([cases.items[start:start + length] for start, length in zip(starts, lengths)])
+    return dataclasses.replace(cases, case_id=cases.case_id[chosen], target=cases.target[chosen], items=items,
+                               offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+
+
+def training_lists(shortlists, cases, chunk_size=2048):
+    """The ranker's training lists: every case whose target is in its shortlist, with its one-hot view label.
+
+    Returns:
+        `(features, labels [N, M, A], mask [N, M], statistics)`.
+    """
+    parts, dropped = [], 0
+    for start in range(0, len(cases), chunk_size):
+        chunk = cases.select(start, min(start + chunk_size, len(cases)))
+        features = shortlists.shortlists(chunk.offsets, chunk.items, targets=chunk.target)
+        hit = features["candidate_item_id"] == chunk.target[:, None]  # [n, M]
+        keep = hit.any(axis=1)  # [n]
+        dropped += int((~keep).sum())
+        labels = np.zeros(hit.shape + (len(ACTION_NAMES),), np.float32)  # [n, M, A]
+        labels[..., ACTION_NAMES.index("view")] = hit
+        parts.append(({name: value[keep] for name, value in features.items()}, labels[keep]))
+    features = {name: np.concatenate([part[0][name] for part in parts]) for name in parts[0][0]}
+    labels = np.concatenate([part[1] for part in parts])
+    mask = (features["candidate_item_id"] > 0).astype(np.float32)
+    statistics = {"cases": len(cases), "lists": len(labels), "target_not_shortlisted": dropped}
+    return features, labels, mask, statistics
+
+
+def compiled_session_ranker(config):
+    """A `PhoenixRanker` for `config` (which takes the shortlists' candidate features), compiled with the list
+    softmax."""
+    if config.num_candidate_features != len(CANDIDATE_FEATURES) or (
+            config.num_candidates != config.retrieved + config.history_length):
+        raise UserError(
+            f"The session ranker takes the {len(CANDIDATE_FEATURES)} shortlist features and `retrieved` + "
+            "`history_length` candidates. Received: "
+            f"num_candidate_features={config.num_candidate_features}, num_candidates={config.num_candidates}, "
+            f"retrieved={config.retrieved}, history_length={config.history_length}."
+        )
+    ranker = PhoenixRanker(**config.model_kwargs(), dtype=config.precision)
+    ranker.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay),
+        loss=ListSoftmaxCrossEntropy("view"),
+    )
+    return ranker
+
+
+def train_sessions(config, retrieval_config, data, output_dir, run_name, data_flags):
+    """Trains both stages on `data` (the `retail_rocket/sessions` build) and writes the run's files.
+
+    Args:
+        config: the ranker's `TrainConfig` (the `sessions` preset); `retrieved` + `history_length` candidates.
+        retrieval_config: the retrieval model's `RetrievalConfig` (its `sessions` preset).
+        data: `LoadedData` of `retail_rocket/sessions`.
+        output_dir: `Path` of the run's files.
+        run_name: name of the run's files.
+        data_flags: the data flags, saved in the report.
+
+    Returns:
+        The report written to `<run_name>.json`.
+    """
+    started = time.perf_counter()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    training = sessions_of_stores(data.train)
+    cut = round(STAGE_TWO_SHARE * len(training))
+    stage_two_sessions, stage_one_sessions = training.select(0, cut), training.select(cut, len(training))
+    validation_cases = prefix_cases(sessions_of_stores(data.validation))
+    sample = even_sample(validation_cases, VALIDATION_SAMPLE)
+    num_items = int(max(training.items.max(), validation_cases.items.max(), validation_cases.target.max()))
+    transitions = LastItemTransitions().fit(training, num_items)
+    popularity = transitions.item_popularity
+
+    keras.utils.set_random_seed(config.seed)
+    retriever, retrieval_history = train_session_retrieval(retrieval_config, stage_one_sessions, sample, popularity)
+    retriever_path = output_dir / f"{run_name}.retrieval.keras"
+    retriever.save(retriever_path)
+    stage_one_seconds = time.perf_counter() - started
+
+    retrieval = RetrievalScorer(retriever, num_items, retrieval_config.history_length)
+    shortlists = SessionShortlists(retrieval, data.catalog, popularity, transitions.transitions, config.retrieved,
+                                   config.history_length)
+    features, labels, mask, list_statistics = training_lists(shortlists, prefix_cases(stage_two_sessions))
+    logger.info("Stage 2: %d training lists of %d candidates (%d cases without their target in the shortlist).",
+                list_statistics["lists"], shortlists.num_candidates, list_statistics["target_not_shortlisted"])
+    keras.utils.set_random_seed(config.seed)
+    ranker = compiled_session_ranker(config)
+    batches = _list_batches(features, labels, mask, config.batch_size, config.seed)
+    validation = SessionValidation(lambda: TwoStageScorer(ranker, shortlists, data.catalog, config.action_weights),
+                                   sample, popularity)
+    stopping = keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience,
+                                             restore_best_weights=True)
+    history = ranker.fit(batches, epochs=config.epochs, steps_per_epoch=len(labels) // config.batch_size,
+                         callbacks=[validation, stopping], verbose=2)  # each epoch one pass over the lists
+    model_path = export_ranker(ranker, config, output_dir / f"{run_name}.keras")
+    train_seconds = time.perf_counter() - started
+
+    metrics = {"validation": benchmark_entry(ranker, retriever, config, retrieval_config.history_length,
+                                             data.catalog, training, validation_cases)}
+    report = {
+        "config": dataclasses.asdict(config),
+        "retrieval_config": dataclasses.asdict(retrieval_config),
+        "dataset": dataset_entry(data),
+        "data_flags": data_flags,
+        "run_name": run_name,
+        "model_path": str(model_path),
+        "retriever_path": str(retriever_path),
+        "backend": keras.backend.backend(),
+        "recipe": {"stage_two_share": STAGE_TWO_SHARE, "stage_one_sessions": len(stage_one_sessions),
+                   "stage_two_sessions": len(stage_two_sessions), "stage_two_lists": list_statistics,
+                   "validation_sample": len(sample)},
+        "history": {"retrieval": retrieval_history,
+                    "ranker": {key: [float(value) for value in values] for key, values in history.history.items()}},
+        "timings": {"stage_one_seconds": stage_one_seconds, "train_seconds": train_seconds,
+                    "total_seconds": time.perf_counter() - started},
+        "metrics": metrics,
+    }
+    write_report(output_dir / f"{run_name}.json", report)
+    print(benchmark_table(metrics["validation"], f"{run_name}: validation"), end="\n\n")
+    print(f"Saved {model_path}, {retriever_path} and {output_dir / (run_name + '.json')}")
+    return report
+
+
+def _list_batches(features, labels, mask, batch_size, seed):
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((features, labels, mask))
+    dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)

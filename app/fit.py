@@ -43,7 +43,6 @@ from app.data import resolved_data_flags  # noqa: E402
 from app.list_evaluation import evaluation_lists_for  # noqa: E402
 from app.retrieval_config import RETRIEVAL_CONFIGS  # noqa: E402
 from app.retrieval_training import train_retrieval  # noqa: E402
-from app.session_training import train_sessions  # noqa: E402
 from app.training_run import find_interrupted_run  # noqa: E402
 from app.training_run import start_run_dir  # noqa: E402
 from app.training_run import train_and_report  # noqa: E402
@@ -111,6 +110,8 @@ def main(argv=None):
     started = time.perf_counter()
     data = load_data(**flags)
     if args.config in SESSIONS_CONFIGS:
+        from app.session_training import train_sessions
+
         run_name = args.run_name or f"{args.config}-{datetime.now():%Y%m%d-%H%M%S}"
         train_sessions(config, RETRIEVAL_CONFIGS[args.config], data, output_dir, run_name, flags)
         return

@@ -78,8 +78,8 @@ def relevance_columns(queries, catalog):
     return graded, extra
 
 
-def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chunk_size=32):
-    """`{"model": R, "baselines": {"random", "popularity", "history_recency"}}` on the catalogue protocol.
+def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chunk_size=32, other_scorers=None):
+    """`{"model": R, "baselines": {"random", "popularity", "history_recency", ...}}` on the catalogue protocol.
 
     Args:
         model_scores: `f(features) -> [n, I]` the model's ranking scores of every catalogue item (in
@@ -89,9 +89,12 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
         action_weights: the baselines' action weights.
         seed: seed of the random baseline.
         chunk_size: visitors scored at a time (memory is `chunk * I` floats per scorer).
+        other_scorers: `{name: f(features) -> [n, I]}` reported beside the baselines (e.g. the retrieval
+            model alone).
     """
     popularity = action_weighted_popularity(catalog.action_counts, action_weights).astype(np.float32)  # [I]
-    cards = {name: _Scorecard() for name in ("model", "random", "popularity", "history_recency")}
+    other_scorers = other_scorers or {}
+    cards = {name: _Scorecard() for name in ("model", "random", "popularity", "history_recency", *other_scorers)}
     for start in range(0, queries.num_visitors, chunk_size):
         chunk = queries.select(np.arange(start, min(start + chunk_size, queries.num_visitors)))
         graded, extra = relevance_columns(chunk, catalog)  # [n, I + E], [n, E]
@@ -104,6 +107,7 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
             "popularity": np.broadcast_to(popularity, every_item.shape),
             "history_recency": history_recency_scores({**chunk.features, "candidate_item_id": every_item},
                                                       action_weights),
+            **{name: scorer(chunk.features) for name, scorer in other_scorers.items()},
         }
         for name, card in cards.items():
             card.update(graded, np.concatenate([scores[name], unranked], axis=1))

@@ -107,7 +107,8 @@ def build_parser():
 
 
 def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_visitors):
-    """`{split: M}` on the catalogue protocol: the ranker (or both stages) and the baselines."""
+    """`{split: M}` on the catalogue protocol: the ranker (or both stages), the baselines and, with a retriever,
+    the retrieval model alone (`baselines.retrieval`)."""
     scorer = CatalogueRanker(ranker, data.catalog, config.action_weights, retriever, retrieved)
 
     def model_scores(features):
@@ -121,10 +122,15 @@ def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_vi
         on_catalogue[rows, slot[known]] = scores[known]
         return on_catalogue
 
+    others = {}
+    if retriever is not None:
+        items = retriever.item_embeddings(data.catalog.item_id, data.catalog.category_id)  # [I, D]
+        others["retrieval"] = lambda features: retriever.user_embeddings(features) @ items.T  # [n, I]
     metrics = {}
     for split in splits:
         queries = catalogue_queries(getattr(data, split), config.history_length, max_visitors, config.seed)
-        metrics[split] = evaluate_catalogue(model_scores, queries, data.catalog, config.action_weights, config.seed)
+        metrics[split] = evaluate_catalogue(model_scores, queries, data.catalog, config.action_weights, config.seed,
+                                            other_scorers=others)
     return metrics
 
 

@@ -2,7 +2,6 @@
 
 import json
 
-from app.baselines import BASELINE_NAMES
 from app.list_metrics import METRIC_KEYS
 
 COMPARED_KEYS = tuple(key for key in METRIC_KEYS if key != "lists")
@@ -37,7 +36,7 @@ def _relative_cell(value):
 
 def comparison_table(entry, title):
     """A markdown table: one row per metric, the model, each baseline, and the model's gain on each."""
-    names = [name for name in BASELINE_NAMES if name in entry["baselines"]]
+    names = list(entry["baselines"])
     header = ["metric", "model", *names, *(f"vs {name}" for name in names)]
     rows = [f"**{title}** ({entry['model']['lists']} lists)", "", "| " + " | ".join(header) + " |"]
     rows.append("|" + "---|" * len(header))

@@ -13,37 +13,36 @@ config's shapes with random weights, so they need no data and never import Tenso
 it TensorFlow) only when asked for.
 """
 
+import app.command_environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
+
+import argparse
+import dataclasses
+import json
+import logging
 import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import jax
+import jax.numpy as jnp
+import jaxlib
+import keras
+import numpy as np
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import jaxlib  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from app import jax_reference  # noqa: E402
-from app.cli import UserError  # noqa: E402
-from app.cli import exits_cleanly_on_user_error  # noqa: E402
-from app.cli import setup_logging  # noqa: E402
-from app.config import CONFIGS, named_config  # noqa: E402
-from app.model import PhoenixRanker  # noqa: E402
-from app.catalogue_timing import catalogue_rows  # noqa: E402
-from app.catalogue_timing import catalogue_timings  # noqa: E402
-from app.retrieval_config import RETRIEVAL_CONFIGS  # noqa: E402
-from app.training import compiled_ranker  # noqa: E402
+from app import jax_reference
+from app.cli import UserError
+from app.cli import exits_cleanly_on_user_error
+from app.cli import setup_logging
+from app.config import CONFIGS, named_config
+from app.model import PhoenixRanker
+from app.catalogue_timing import catalogue_rows
+from app.catalogue_timing import catalogue_timings
+from app.retrieval_config import RETRIEVAL_CONFIGS
+from app.training import compiled_ranker
 
 LOGGER = logging.getLogger("app.bench")
 SECTIONS = ("train", "pipeline", "inference", "prepare", "catalogue")

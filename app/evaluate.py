@@ -16,43 +16,41 @@ case of `--test_cases FILE`, or of the validation split, by the two stages
 and the peers.
 """
 
-import os
+import app.command_environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import logging  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from app.catalogue_evaluation import catalogue_queries  # noqa: E402
-from app.catalogue_evaluation import evaluate_catalogue  # noqa: E402
-from app.cli import UserError  # noqa: E402
-from app.cli import add_data_flags  # noqa: E402
-from app.cli import add_rebuild_flag  # noqa: E402
-from app.cli import exits_cleanly_on_user_error  # noqa: E402
-from app.cli import setup_logging  # noqa: E402
-from app.data import SESSIONS_DATASET  # noqa: E402
-from app.data import load_data  # noqa: E402
-from app.list_evaluation import dataset_entry  # noqa: E402
-from app.list_evaluation import evaluate_all  # noqa: E402
-from app.list_evaluation import evaluation_lists_for  # noqa: E402
-from app.report import comparison_table  # noqa: E402
-from app.report import write_report  # noqa: E402
-from app.saved_runs import load_ranker  # noqa: E402
-from app.saved_runs import load_retriever  # noqa: E402
-from app.saved_runs import load_run_report  # noqa: E402
-from app.saved_runs import merged_data_flags  # noqa: E402
-from app.saved_runs import run_config  # noqa: E402
-from app.session_benchmark import benchmark_entry  # noqa: E402
-from app.session_benchmark import benchmark_table  # noqa: E402
-from app.session_benchmark import sessions_of_stores  # noqa: E402
-from app.two_stage import CatalogueRanker  # noqa: E402
-from datasets.retail_rocket.raw_files import RawFileError  # noqa: E402
-from datasets.retail_rocket.session_files import prefix_cases  # noqa: E402
-from datasets.retail_rocket.session_files import read_cases  # noqa: E402
+from app.catalogue_evaluation import catalogue_queries
+from app.catalogue_evaluation import evaluate_catalogue
+from app.cli import UserError
+from app.cli import add_data_flags
+from app.cli import add_rebuild_flag
+from app.cli import exits_cleanly_on_user_error
+from app.cli import setup_logging
+from app.data import SESSIONS_DATASET
+from app.data import load_data
+from app.list_evaluation import dataset_entry
+from app.list_evaluation import evaluate_all
+from app.list_evaluation import evaluation_lists_for
+from app.report import comparison_table
+from app.report import write_report
+from app.saved_runs import load_ranker
+from app.saved_runs import load_retriever
+from app.saved_runs import load_run_report
+from app.saved_runs import merged_data_flags
+from app.saved_runs import run_config
+from app.session_benchmark import benchmark_entry
+from app.session_benchmark import benchmark_table
+from app.session_benchmark import sessions_of_stores
+from app.two_stage import CatalogueRanker
+from datasets.retail_rocket.raw_files import RawFileError
+from datasets.retail_rocket.session_files import prefix_cases
+from datasets.retail_rocket.session_files import read_cases
 
 logger = logging.getLogger("app.evaluate")
 

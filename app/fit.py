@@ -16,36 +16,34 @@ the whole catalogue beside popularity and history-then-popularity.
 `<run>.retrieval.keras` and `<run>.json` with every method's validation figures.
 """
 
-import os
+import app.command_environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
 
-os.environ.setdefault("KERAS_BACKEND", "jax")  # before Keras is imported: the commands run on JAX by default
+import argparse
+import dataclasses
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import logging  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from app.cli import UserError  # noqa: E402
-from app.cli import add_data_flags  # noqa: E402
-from app.cli import add_distribution_flag  # noqa: E402
-from app.cli import exits_cleanly_on_user_error  # noqa: E402
-from app.cli import setup_logging  # noqa: E402
-from app.config import CONFIGS  # noqa: E402
-from app.config import add_config_flags  # noqa: E402
-from app.config import config_from_args  # noqa: E402
-from app.data import SESSIONS_DATASET  # noqa: E402
-from app.data import load_data  # noqa: E402
-from app.distribution import applied  # noqa: E402
-from app.distribution import make_distribution  # noqa: E402
-from app.data import resolved_data_flags  # noqa: E402
-from app.list_evaluation import evaluation_lists_for  # noqa: E402
-from app.retrieval_config import RETRIEVAL_CONFIGS  # noqa: E402
-from app.retrieval_training import train_retrieval  # noqa: E402
-from app.training_run import find_interrupted_run  # noqa: E402
-from app.training_run import start_run_dir  # noqa: E402
-from app.training_run import train_and_report  # noqa: E402
+from app.cli import UserError
+from app.cli import add_data_flags
+from app.cli import add_distribution_flag
+from app.cli import exits_cleanly_on_user_error
+from app.cli import setup_logging
+from app.config import CONFIGS
+from app.config import add_config_flags
+from app.config import config_from_args
+from app.data import SESSIONS_DATASET
+from app.data import load_data
+from app.distribution import applied
+from app.distribution import make_distribution
+from app.data import resolved_data_flags
+from app.list_evaluation import evaluation_lists_for
+from app.retrieval_config import RETRIEVAL_CONFIGS
+from app.retrieval_training import train_retrieval
+from app.training_run import find_interrupted_run
+from app.training_run import start_run_dir
+from app.training_run import train_and_report
 
 logger = logging.getLogger("app.fit")
 

@@ -9,30 +9,28 @@ FILE`). Either way the ranker encodes the history once (`app.cached_ranker`)
 and scores each candidate against it, which candidate isolation makes exact.
 """
 
-import os
+import app.command_environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import argparse
+import json
+import logging
+from pathlib import Path
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from app.cli import UserError  # noqa: E402
-from app.cli import add_data_flags  # noqa: E402
-from app.cli import add_rebuild_flag  # noqa: E402
-from app.cli import exits_cleanly_on_user_error  # noqa: E402
-from app.cli import setup_logging  # noqa: E402
-from app.data import load_data  # noqa: E402
-from app.saved_runs import load_ranker  # noqa: E402
-from app.saved_runs import load_retriever  # noqa: E402
-from app.saved_runs import load_run_report  # noqa: E402
-from app.saved_runs import merged_data_flags  # noqa: E402
-from app.saved_runs import run_config  # noqa: E402
-from app.two_stage import CatalogueRanker  # noqa: E402
-from datasets.actions import ACTION_NAMES  # noqa: E402
+from app.cli import UserError
+from app.cli import add_data_flags
+from app.cli import add_rebuild_flag
+from app.cli import exits_cleanly_on_user_error
+from app.cli import setup_logging
+from app.data import load_data
+from app.saved_runs import load_ranker
+from app.saved_runs import load_retriever
+from app.saved_runs import load_run_report
+from app.saved_runs import merged_data_flags
+from app.saved_runs import run_config
+from app.two_stage import CatalogueRanker
+from datasets.actions import ACTION_NAMES
 
 logger = logging.getLogger("app.recommend")
 

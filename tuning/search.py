@@ -11,44 +11,43 @@ report `app.fit` writes, as `<output_dir>/tuned-<project>.keras` and `.json`;
 `python -m app.evaluate <output_dir>/tuned-<project>.keras` reproduces it.
 """
 
+import app.command_environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
+
+import argparse
+import dataclasses
+import json
+import logging
 import os
+import time
+from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import keras
+from keras_tuner.engine.trial import TrialStatus
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import keras  # noqa: E402
-from keras_tuner.engine.trial import TrialStatus  # noqa: E402
-
-from app.cli import UserError  # noqa: E402
-from app.cli import add_data_flags  # noqa: E402
-from app.cli import add_distribution_flag  # noqa: E402
-from app.cli import add_hidden_alias  # noqa: E402
-from app.cli import exits_cleanly_on_user_error  # noqa: E402
-from app.cli import setup_logging  # noqa: E402
-from app.config import add_config_flags  # noqa: E402
-from app.config import config_from_args  # noqa: E402
-from app.data import resolved_data_flags  # noqa: E402
-from app.data import load_data  # noqa: E402
-from app.list_evaluation import evaluation_lists_for  # noqa: E402
-from app.training_run import BACKUP_DIR  # noqa: E402
-from app.training_run import BEST_WEIGHTS_FILE  # noqa: E402
-from app.training_run import start_run_dir  # noqa: E402
-from app.training_run import train_and_report  # noqa: E402
-from tuning.leaderboard import leaderboard_markdown  # noqa: E402
-from tuning.leaderboard import leaderboard_rows  # noqa: E402
-from tuning.leaderboard import write_leaderboard_csv  # noqa: E402
-from tuning.ranker_hyper_model import SEARCHED_FIELDS  # noqa: E402
-from tuning.ranker_hyper_model import RankerHyperModel  # noqa: E402
-from tuning.ranker_tuner import TUNERS  # noqa: E402
-from tuning.ranker_tuner import RankerTuner  # noqa: E402
-from tuning.ranker_tuner import make_oracle  # noqa: E402
-from tuning.search_space import SEARCH_SPACES  # noqa: E402
+from app.cli import UserError
+from app.cli import add_data_flags
+from app.cli import add_distribution_flag
+from app.cli import add_hidden_alias
+from app.cli import exits_cleanly_on_user_error
+from app.cli import setup_logging
+from app.config import add_config_flags
+from app.config import config_from_args
+from app.data import resolved_data_flags
+from app.data import load_data
+from app.list_evaluation import evaluation_lists_for
+from app.training_run import BACKUP_DIR
+from app.training_run import BEST_WEIGHTS_FILE
+from app.training_run import start_run_dir
+from app.training_run import train_and_report
+from tuning.leaderboard import leaderboard_markdown
+from tuning.leaderboard import leaderboard_rows
+from tuning.leaderboard import write_leaderboard_csv
+from tuning.ranker_hyper_model import SEARCHED_FIELDS
+from tuning.ranker_hyper_model import RankerHyperModel
+from tuning.ranker_tuner import TUNERS
+from tuning.ranker_tuner import RankerTuner
+from tuning.ranker_tuner import make_oracle
+from tuning.search_space import SEARCH_SPACES
 
 logger = logging.getLogger("tuning.search")
 

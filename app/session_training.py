@@ -26,6 +26,7 @@ from app.list_evaluation import dataset_entry
 from app.list_softmax_loss import ListSoftmaxCrossEntropy
 from app.model import PhoenixRanker
 from app.report import write_report
+from app.saved_runs import load_ranker, load_retriever
 from app.retrieval_training import train_session_retrieval
 from app.session_baselines import LastItemTransitions
 from app.session_benchmark import RetrievalScorer, TwoStageScorer, benchmark_entry, benchmark_table, sessions_of_stores
@@ -172,8 +173,10 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
     model_path = export_ranker(ranker, config, output_dir / f"{run_name}.keras")
     train_seconds = time.perf_counter() - started
 
-    metrics = {"validation": benchmark_entry(ranker, retriever, config, retrieval_config.history_length,
-                                             data.catalog, training, validation_cases)}
+    # The figures of the saved files, as `app.evaluate` will compute them.
+    metrics = {"validation": benchmark_entry(load_ranker(model_path), load_retriever(retriever_path), config,
+                                             retrieval_config.history_length, data.catalog, training,
+                                             validation_cases)}
     report = {
         "config": dataclasses.asdict(config),
         "retrieval_config": dataclasses.asdict(retrieval_config),

@@ -10,12 +10,26 @@ from app.retrieval_model import RetrievalModel
 class RetrievalConfig(ModelConfig):
     """Everything a retrieval run depends on, saved beside its model.
 
-    Model fields go to `app.retrieval_model.RetrievalModel`; data fields to
-    `datasets.retrieval_examples.RetrievalExamples` (each training example brings
-    `negatives_per_example` items drawn by `popularity ** popularity_alpha`, and
-    all `batch_size * negatives_per_example` of them are shared by the batch);
-    the rest to `model.fit`, which keeps the epoch with the best validation
-    recall@200 and stops after `patience` epochs without a better one.
+    Model fields go to `app.retrieval_model.RetrievalModel`. The two trainers
+    of `app.retrieval_training` read different data fields:
+
+    - `train_retrieval` (one cut per example, event stores): each training
+      example brings `negatives_per_example` items drawn by
+      `popularity ** popularity_alpha`, and all `batch_size *
+      negatives_per_example` of them are shared by the batch; `model.fit` runs
+      `steps_per_epoch` steps per epoch, keeps the epoch with the best
+      validation recall@200 and stops after `patience` epochs without a better
+      one.
+    - `train_session_retrieval` (every position of a session at once,
+      `datasets.session_sequences.SessionSequences`): batches of about
+      `batch_tokens` slots bucketed by session length, `batch_negatives`
+      sampled items shared by a batch, one epoch a pass over every target;
+      the last epoch is kept, and each epoch's HR/MRR@10/20 is logged on
+      `eval_cases` validation cases (0: all of them).
+
+    `learning_rate_schedule` is "constant", or "warmup_cosine": a linear
+    warm-up from 0 over `warmup_steps` steps (at most a tenth of the run),
+    then a cosine decay to 5% of `learning_rate` at the end of the run.
     """
 
     MODEL_CLASS = RetrievalModel
@@ -24,9 +38,11 @@ class RetrievalConfig(ModelConfig):
         "num_hashes": 1, "visitor_buckets": 2, "item_buckets": 2, "category_buckets": 2,
         "num_age_buckets": 2, "history_length": 1, "negatives_per_example": 0, "min_history_events": 0,
         "batch_size": 2, "eval_batch_size": 1, "epochs": 1, "steps_per_epoch": 1, "patience": 0, "seed": 0,
+        "batch_tokens": 1, "batch_negatives": 0, "eval_cases": 0, "warmup_steps": 0,
     }
     POSITIVE = ("widening_factor", "max_age_hours", "logit_cap", "temperature", "learning_rate")
-    NON_NEGATIVE = ("popularity_alpha", "weight_decay")
+    NON_NEGATIVE = ("popularity_alpha", "weight_decay", "dropout_rate")
+    SCHEDULES = ("constant", "warmup_cosine")
 
     # Model.
     emb_size: int = 64
@@ -43,20 +59,42 @@ class RetrievalConfig(ModelConfig):
     max_age_hours: float = 24.0 * 180
     logit_cap: float = 30.0
     temperature: float = 0.1
+    use_age_embedding: bool = True
+    normalize: bool = True
+    item_bias: bool = False
+    tied_item_tower: bool = False
+    dropout_rate: float = 0.0
     # Data.
     history_length: int = 32
     negatives_per_example: int = 4
     popularity_alpha: float = 0.75
     min_history_events: int = 1
+    batch_tokens: int = 4_096
+    batch_negatives: int = 1_024
+    eval_cases: int = 5_000
     # Training.
     batch_size: int = 256
     eval_batch_size: int = 512
     epochs: int = 16
     steps_per_epoch: int = 25
     learning_rate: float = 3e-3
+    learning_rate_schedule: str = "constant"
+    warmup_steps: int = 0
     weight_decay: float = 0.01
     patience: int = 4
     seed: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.dropout_rate >= 1:
+            raise ConfigError(f"`dropout_rate` must be below 1. Received: dropout_rate={self.dropout_rate}.")
+        if self.learning_rate_schedule not in self.SCHEDULES:
+            raise ConfigError(f"`learning_rate_schedule` must be one of {', '.join(self.SCHEDULES)}. Received: "
+                              f"learning_rate_schedule={self.learning_rate_schedule!r}.")
+        if self.batch_tokens < self.history_length:
+            raise ConfigError("`batch_tokens` must be at least `history_length` (a batch holds one full-length "
+                              f"session). Received: batch_tokens={self.batch_tokens}, "
+                              f"history_length={self.history_length}.")
 
 
 RETRIEVAL_CONFIGS = {
@@ -83,6 +121,64 @@ RETRIEVAL_CONFIGS = {
         steps_per_epoch=20,
         learning_rate=3e-3,
         patience=1,
+    ),
+    # The public session benchmark (`retail_rocket/sessions`, trained by `train_session_retrieval`): a SASRec-style
+    # stage 1 found by the session-model research on its validation split. Every position of a session is trained
+    # at once; a batch's own items (a session's other items above all) and 1,024 popularity^0.75 items are the
+    # negatives; the item tower is the history's item embedding (tied) with a bias and a plain dot product;
+    # no age embedding (ages would differ per position; rotary positions give the order). 10 epochs.
+    "sessions": RetrievalConfig(
+        emb_size=64,
+        num_layers=2,
+        num_query_heads=2,
+        num_key_value_heads=2,
+        key_size=32,
+        widening_factor=4.0,
+        visitor_buckets=2,
+        item_buckets=65_536,
+        category_buckets=2,
+        temperature=1.0,
+        use_age_embedding=False,
+        normalize=False,
+        item_bias=True,
+        tied_item_tower=True,
+        dropout_rate=0.2,
+        history_length=50,
+        popularity_alpha=0.75,
+        batch_tokens=2_048,
+        batch_negatives=1_024,
+        eval_cases=5_000,
+        epochs=10,
+        learning_rate=3e-3,
+        learning_rate_schedule="warmup_cosine",
+        warmup_steps=200,
+        weight_decay=0.0,
+    ),
+    # The sessions recipe in miniature, seconds on 2 CPU cores: for tests.
+    "sessions_smoke": RetrievalConfig(
+        emb_size=16,
+        num_layers=1,
+        num_query_heads=2,
+        num_key_value_heads=2,
+        key_size=8,
+        visitor_buckets=2,
+        item_buckets=1_024,
+        category_buckets=2,
+        temperature=1.0,
+        use_age_embedding=False,
+        normalize=False,
+        item_bias=True,
+        tied_item_tower=True,
+        dropout_rate=0.1,
+        history_length=8,
+        batch_tokens=64,
+        batch_negatives=32,
+        eval_cases=200,
+        epochs=3,
+        learning_rate=1e-2,
+        learning_rate_schedule="warmup_cosine",
+        warmup_steps=5,
+        weight_decay=0.0,
     ),
 }
 

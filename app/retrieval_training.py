@@ -1,4 +1,5 @@
-"""Training the retrieval model with `model.fit`: the sampled-softmax trainer, validation recall, the run report."""
+"""Training the retrieval model with `model.fit`: the sampled-softmax trainers (one cut per example, every position of
+a session), validation recall and session HR/MRR, the run report."""
 
 import dataclasses
 import logging
@@ -7,6 +8,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import ops
 
 from app.cli import UserError
@@ -16,11 +18,15 @@ from app.retrieval_evaluation import RECALL_KS, RetrievalQueries, baseline_recal
 from app.retrieval_model import ITEM_FEATURES, USER_FEATURES, RetrievalModel, user_feature_inputs
 from app.saved_runs import load_retriever
 from layers import SampledSoftmaxLogits
+from layers.mask_accidental_hits import MASKED_LOGIT
 
 logger = logging.getLogger("app.retrieval_training")
 
 MONITOR = "val_recall@200"
 """The validation metric that picks the best epoch."""
+
+FINAL_LEARNING_RATE_SHARE = 0.05
+"""Where the "warmup_cosine" schedule ends, as a share of the peak learning rate."""
 
 
 def retrieval_trainer(model, negatives_per_example):
@@ -58,10 +64,85 @@ def compiled_retrieval_trainer(config):
     model = RetrievalModel(**config.model_kwargs())
     trainer = retrieval_trainer(model, config.negatives_per_example)
     trainer.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay),
+        optimizer=retrieval_optimizer(config, config.epochs * config.steps_per_epoch),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     return model, trainer
+
+
+def retrieval_optimizer(config, total_steps):
+    """AdamW with `config`'s weight decay and `learning_rate_schedule(config, total_steps)`."""
+    return keras.optimizers.AdamW(learning_rate=learning_rate_schedule(config, total_steps),
+                                  weight_decay=config.weight_decay)
+
+
+def learning_rate_schedule(config, total_steps):
+    """`config.learning_rate`, or for "warmup_cosine" the schedule over a run of `total_steps` steps."""
+    if config.learning_rate_schedule == "constant":
+        return config.learning_rate
+    warmup_steps = min(config.warmup_steps, total_steps // 10)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0,
+        decay_steps=total_steps - warmup_steps,
+        alpha=FINAL_LEARNING_RATE_SHARE,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup_steps,
+    )
+
+
+def session_retrieval_trainer(model, negatives):
+    """The functional training model of every position of a session: bucketed batches in, logits out.
+
+    Takes a `datasets.session_sequences.SessionSequences` batch (rows R, width
+    W, N = R * W slots) and returns the `SampledSoftmaxLogits` `[N, N + R + G]`
+    of the user embedding at every slot (`model.sequence_tower()`) against the
+    batch's targets (slot `n`'s label is column `n`), the rows' first items and
+    the `G` sampled negatives, log-Q corrected, with the accidental hits and
+    the padding candidates (item 0) at `MASKED_LOGIT`. Padded slots get
+    meaningless rows; their sample weight is 0. The towers' weights are
+    `model`'s.
+
+    Args:
+        model: a `RetrievalModel` without age embedding (ages differ per position).
+        negatives: G.
+    """
+    if model.use_age_embedding:
+        raise ValueError("Training on every position needs a RetrievalModel without age embedding (a history's "
+                         "ages are counted back from its end, which differs per position). Received: "
+                         "use_age_embedding=True")
+    inputs = user_feature_inputs()
+    for name, shape, batch_size, dtype in (
+        ("target_item_id", (None,), None, "int32"),  # [R, W]
+        ("target_sampling_probability", (None,), None, "float32"),  # [R, W]
+        ("first_item_id", (), None, "int32"),  # [R]
+        ("first_item_sampling_probability", (), None, "float32"),  # [R]
+        ("negative_item_id", (negatives,), 1, "int32"),  # [1, G]
+        ("negative_sampling_probability", (negatives,), 1, "float32"),  # [1, G]
+    ):
+        inputs[name] = keras.Input(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
+    users = model.sequence_tower()({name: inputs[name] for name in USER_FEATURES})  # [R, W, E]
+    users = ops.reshape(users, (-1, model.embedding_size))  # [N, E]
+    target_id = ops.reshape(inputs["target_item_id"], (-1,))  # [N]
+    other_id = ops.concatenate(
+        [inputs["first_item_id"], ops.reshape(inputs["negative_item_id"], (-1,))], axis=0
+    )  # [R + G]
+    targets = model.item_tower({"item_id": target_id, "category_id": ops.zeros_like(target_id)})  # [N, E]
+    others = model.item_tower({"item_id": other_id, "category_id": ops.zeros_like(other_id)})  # [R + G, E]
+    logits = SampledSoftmaxLogits(temperature=model.temperature, name="sampled_softmax_logits")(
+        users,
+        targets,
+        others,
+        target_id,
+        other_id,
+        ops.reshape(inputs["target_sampling_probability"], (-1,)),
+        ops.concatenate(
+            [inputs["first_item_sampling_probability"], ops.reshape(inputs["negative_sampling_probability"], (-1,))],
+            axis=0,
+        ),
+    )  # [N, N + R + G]
+    real_candidate = ops.greater(ops.concatenate([target_id, other_id], axis=0), 0)  # [N + R + G]
+    logits = ops.where(real_candidate[None, :], logits, MASKED_LOGIT)  # [N, N + R + G]
+    return keras.Model(inputs, logits, name="session_retrieval_trainer")
 
 
 class ValidationRecall(keras.callbacks.Callback):
@@ -222,3 +303,118 @@ def recall_table(entry):
     header = "scorer".ljust(24) + "".join(f"recall@{k}".rjust(12) for k in RECALL_KS)
     lines = [name.ljust(24) + "".join(f"{row[f'recall@{k}']:12.4f}" for k in RECALL_KS) for name, row in rows.items()]
     return "\n".join([f"({entry['model']['visitors']} visitors)", header, *lines])
+
+
+class SessionValidation(keras.callbacks.Callback):
+    """Adds the session benchmark's `val_hr@K` / `val_mrr@K` of `model` to every epoch's logs, and times epochs.
+
+    All items are ranked by `app.session_benchmark.RetrievalScorer` and scored by
+    `app.session_metrics.evaluate_scorer`, ties broken by `item_popularity`, as
+    the benchmark's report does.
+
+    Args:
+        model: the `RetrievalModel` being trained (the trainer shares its weights).
+        cases: `SessionCases` to score.
+        item_popularity: `[I + 1]` training counts; items 1..I are ranked.
+        history_length: S of the case features.
+    """
+
+    def __init__(self, model, cases, item_popularity, history_length):
+        super().__init__()
+        self.retrieval_model = model
+        self.cases = cases
+        self.item_popularity = item_popularity
+        self.history_length = history_length
+        self.train_seconds = []
+        self.evaluation_seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        from app.session_benchmark import RetrievalScorer
+        from app.session_metrics import evaluate_scorer
+
+        started = time.perf_counter()
+        self.train_seconds.append(started - self._started)
+        scorer = RetrievalScorer(self.retrieval_model, len(self.item_popularity) - 1, self.history_length)
+        metrics = evaluate_scorer(scorer, self.cases, self.item_popularity)
+        self.evaluation_seconds.append(time.perf_counter() - started)
+        for key in ("hr@10", "mrr@10", "hr@20", "mrr@20"):
+            logs[f"val_{key}"] = metrics[key]
+        logger.info(
+            "Epoch %d: validation HR@20 %.2f%% MRR@20 %.2f%% (%d cases), loss %.4f; train %.0f s, validation %.0f s.",
+            epoch + 1, 100 * metrics["hr@20"], 100 * metrics["mrr@20"], metrics["cases"],
+            logs.get("loss", float("nan")), self.train_seconds[-1], self.evaluation_seconds[-1],
+        )
+
+
+def case_sample(cases, count, seed):
+    """`count` of `cases` drawn without replacement by `seed`, in their order (all of them when `count` is 0 or
+    at least their number)."""
+    from datasets.retail_rocket.session_files import SessionCases
+
+    if count == 0 or count >= len(cases):
+        return cases
+    chosen = np.sort(np.random.default_rng(seed).choice(len(cases), size=count, replace=False))  # [n]
+    lengths = np.diff(cases.offsets)[chosen]  # [n]
+    starts = cases.offsets[chosen]  # [n]
+    item_index = np.repeat(starts, lengths) + np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths,
+                                                                                    lengths)  # [M]
+    return SessionCases(case_id=cases.case_id[chosen], offsets=np.concatenate([[0], np.cumsum(lengths)]),
+                        items=cases.items[item_index], target=cases.target[chosen])
+
+
+def train_session_retrieval(config, sessions, validation_cases, item_popularity):
+    """Fits the retrieval model on every position of `sessions` (the session benchmark's stage 1).
+
+    Batches come from `datasets.session_sequences.SessionSequences` (bucketed,
+    every target once per epoch), the loss is the sampled softmax of
+    `session_retrieval_trainer` averaged over real targets, the optimizer
+    `retrieval_optimizer`'s over `config.epochs` passes. Nothing is saved and
+    there is no early stopping: the model after the last epoch is returned.
+    Keras averages an epoch's logged `loss` over its batches weighted by their
+    rows, so short sessions' batches (more rows) weigh more in it.
+
+    Args:
+        config: a `RetrievalConfig` whose model has no age embedding (the "sessions" preset).
+        sessions: `Sessions` to train on.
+        validation_cases: `SessionCases` of which `config.eval_cases` (drawn by `config.seed`; 0: all) are scored
+            after every epoch (`SessionValidation`), or None to score nothing.
+        item_popularity: `[I + 1]` training event counts per item id: negative sampling, log-Q, ties.
+
+    Returns:
+        `(model, history)`: the trained `RetrievalModel` and the `keras.callbacks.History` (per epoch `loss`,
+        and `val_hr@10`, `val_mrr@10`, `val_hr@20`, `val_mrr@20` with validation cases).
+    """
+    from datasets.session_sequences import SessionSequences
+
+    sequences = SessionSequences(
+        sessions,
+        item_popularity,
+        history_length=config.history_length,
+        batch_tokens=config.batch_tokens,
+        negatives=config.batch_negatives,
+        popularity_alpha=config.popularity_alpha,
+    )
+    logger.info("Session training data: %s.", sequences.statistics)
+    keras.utils.set_random_seed(config.seed)
+    model = RetrievalModel(**config.model_kwargs())
+    trainer = session_retrieval_trainer(model, config.batch_negatives)
+    trainer.compile(
+        optimizer=retrieval_optimizer(config, config.epochs * sequences.steps_per_epoch),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
+    )
+    callbacks = []
+    if validation_cases is not None:
+        cases = case_sample(validation_cases, config.eval_cases, config.seed)
+        callbacks.append(SessionValidation(model, cases, item_popularity, config.history_length))
+    history = trainer.fit(
+        sequences.dataset(seed=config.seed),
+        epochs=config.epochs,
+        steps_per_epoch=sequences.steps_per_epoch,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=2 if os.environ.get("CI") else "auto",
+    )
+    return model, history

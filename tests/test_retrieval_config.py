@@ -30,6 +30,10 @@ def test_model_kwargs_are_the_models_constructor_arguments():
         ("popularity_alpha", -1.0, "Received: popularity_alpha=-1.0"),
         ("key_size", 7, "Received: key_size=7"),
         ("num_key_value_heads", 3, "num_query_heads=2, num_key_value_heads=3"),
+        ("dropout_rate", 1.0, "Received: dropout_rate=1.0"),
+        ("learning_rate_schedule", "cosine", "Received: learning_rate_schedule='cosine'"),
+        ("batch_tokens", 16, "Received: batch_tokens=16, history_length=32"),
+        ("batch_negatives", -1, "Received: batch_negatives=-1"),
     ],
 )
 def test_refusals_name_what_was_wrong(field, value, message):
@@ -40,5 +44,19 @@ def test_refusals_name_what_was_wrong(field, value, message):
 def test_unknown_names_and_fields():
     with pytest.raises(ConfigError, match="Unknown retrieval config 'huge'. Expected one of: default, smoke"):
         named_retrieval_config("huge")
-    with pytest.raises(ConfigError, match=r"Unknown retrieval config field\(s\) \['colour'\]"):
+    with pytest.raises(ConfigError, match=r"Unknown RetrievalConfig field\(s\) \['colour'\]"):
         RetrievalConfig.from_dict({"colour": "red"})
+
+
+def test_sessions_presets_build_a_model_that_can_train_on_every_position():
+    for name in ("sessions", "sessions_smoke"):
+        config = named_retrieval_config(name)
+        assert not config.use_age_embedding and not config.normalize and config.item_bias and config.tied_item_tower
+        assert config.batch_tokens >= config.history_length
+
+
+def test_default_config_keeps_the_models_former_behaviour():
+    """The options added for sessions default to what the model did before them."""
+    config = RETRIEVAL_CONFIGS["default"]
+    assert (config.use_age_embedding, config.normalize, config.item_bias, config.tied_item_tower,
+            config.dropout_rate, config.learning_rate_schedule) == (True, True, False, False, 0.0, "constant")

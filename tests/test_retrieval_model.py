@@ -155,3 +155,114 @@ def test_refuses_a_non_positive_temperature():
     with pytest.raises(ValueError, match="Received: temperature=0"):
         RetrievalModel(**{**RETRIEVAL_CONFIGS["smoke"].model_kwargs(), "temperature": 0})
 
+
+
+@pytest.fixture(scope="module")
+def session_model():
+    keras.utils.set_random_seed(1)
+    return RetrievalModel(**RETRIEVAL_CONFIGS["sessions_smoke"].model_kwargs())
+
+
+def session_features(items):
+    """The user features of front-padded session histories `items [B, S]` (views, no category, visitor 0)."""
+    items = np.asarray(items, "int32")
+    return {
+        "visitor_id": np.zeros(len(items), "int32"),
+        "history_item_id": items,
+        "history_category_id": np.zeros_like(items),
+        "history_action": (items > 0).astype("int32"),
+        "history_age_hours": np.where(items > 0, 7.0, 0.0).astype("float32"),
+    }
+
+
+def test_sequence_tower_at_each_position_is_the_user_embedding_of_that_prefix(session_model):
+    """Output p of the sequence tower = the user tower on the history ending at p, whatever its padding."""
+    rng = np.random.default_rng(3)
+    padding = np.array([0, 2, 5, 7, 1])
+    length = 8
+    items = np.where(np.arange(length)[None, :] >= padding[:, None], rng.integers(1, 5_000, (5, length)), 0)
+    sequence = np.asarray(session_model.sequence_tower().predict_on_batch(session_features(items)))  # [B, S, E]
+    assert sequence.shape == (5, length, session_model.embedding_size)
+    rows, positions = np.nonzero(items)  # every valid position
+    # The history ending at each valid position, front-padded to the full width, then to 3 more slots.
+    prefixes = np.stack([np.roll(np.where(np.arange(length) <= p, items[b], 0), length - 1 - p)
+                         for b, p in zip(rows, positions)])  # [n, S]
+    assert (prefixes[:, -1] == items[rows, positions]).all()
+    for histories in (prefixes, np.pad(prefixes, ((0, 0), (3, 0)))):
+        users = session_model.user_embeddings(session_features(histories))
+        np.testing.assert_allclose(sequence[rows, positions], users, rtol=1e-5, atol=1e-5)
+
+
+def test_session_options_score_a_plain_dot_product_plus_the_item_bias(session_model):
+    """Without normalisation the embeddings are free in length; the item embedding ends with the bias and the user
+    embedding with a 1, and the model's score is their dot product over the temperature."""
+    features = session_features([[0, 0, 4, 9], [1, 2, 3, 4], [0, 0, 0, 8]])
+    item_id = np.array([4, 10, 12], "int32")
+    users = session_model.user_embeddings(features)
+    items = session_model.item_embeddings(item_id, np.zeros_like(item_id))
+    assert users.shape == items.shape == (3, session_model.emb_size + 1)
+    np.testing.assert_array_equal(users[:, -1], 1.0)
+    assert np.abs(np.linalg.norm(users[:, :-1], axis=1) - 1.0).max() > 0.1
+    bias = session_model.item_tower.get_layer("item_bias")(item_id)
+    np.testing.assert_allclose(items[:, -1], ops.convert_to_numpy(bias)[:, 0], rtol=1e-6)
+    scores = ops.convert_to_numpy(session_model({**features, "item_id": item_id, "category_id": 0 * item_id}))
+    np.testing.assert_allclose(scores, np.sum(users * items, axis=1) / session_model.temperature, rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_tied_item_tower_is_the_history_item_embedding(session_model):
+    item_id = np.array([3, 77, 4_000], "int32")
+    items = session_model.item_embeddings(item_id, np.zeros_like(item_id))
+    embedded = session_model.user_tower.get_layer("item_embedding")(item_id)
+    np.testing.assert_allclose(items[:, :-1], ops.convert_to_numpy(embedded), rtol=1e-6)
+    assert session_model.item_tower.get_layer("item_bias") is not None
+    assert "item_hidden" not in {layer.name for layer in session_model.item_tower.layers}
+    assert "age_embedding" not in {layer.name for layer in session_model.user_tower.layers}
+
+
+def test_session_benchmark_scorer_ranks_by_the_models_score(session_model):
+    from app.session_benchmark import RetrievalScorer
+
+    history_length = RETRIEVAL_CONFIGS["sessions_smoke"].history_length
+    scorer = RetrievalScorer(session_model, num_items=30, history_length=history_length)
+    offsets, prefix_items = np.array([0, 2, 3]), np.array([5, 6, 29], "int32")
+    scores = scorer.scores(offsets, prefix_items)  # [2, 31]
+    features = session_features([[0] * (history_length - 2) + [5, 6], [0] * (history_length - 1) + [29]])
+    item_id = np.tile(np.arange(1, 31, dtype="int32"), 2)
+    repeated = {name: np.repeat(value, 30, axis=0) for name, value in features.items()}
+    expected = ops.convert_to_numpy(session_model({**repeated, "item_id": item_id, "category_id": 0 * item_id}))
+    np.testing.assert_allclose(scores[:, 1:], expected.reshape(2, 30) * session_model.temperature, rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_session_model_config_round_trip(session_model):
+    config = session_model.get_config()
+    kwargs = RETRIEVAL_CONFIGS["sessions_smoke"].model_kwargs()
+    assert {key: config[key] for key in kwargs} == kwargs
+    rebuilt = RetrievalModel.from_config(config)
+    assert rebuilt.get_config() == config and rebuilt.count_params() == session_model.count_params()
+    with pytest.raises(ValueError, match="Received: dropout_rate=1.0"):
+        RetrievalModel(**{**kwargs, "dropout_rate": 1.0})
+
+
+def test_session_model_file_loads_in_a_fresh_process(session_model, tmp_path):
+    features = session_features([[0, 0, 4, 9], [1, 2, 3, 4]])
+    item_id = np.arange(1, 50, dtype="int32")
+    session_model.save(tmp_path / "retrieval.keras")
+    np.savez(tmp_path / "inputs.npz", item_id=item_id, category_id=0 * item_id, **features)
+    script = (
+        "import os, sys; os.environ['KERAS_BACKEND'] = 'jax'; sys.path.insert(0, sys.argv[1])\n"
+        "import numpy as np, keras\n"
+        "import app.retrieval_model\n"
+        "model = keras.saving.load_model(sys.argv[2] + '/retrieval.keras')\n"
+        "inputs = dict(np.load(sys.argv[2] + '/inputs.npz'))\n"
+        "users = {name: inputs[name] for name in app.retrieval_model.USER_FEATURES}\n"
+        "sequence = model.sequence_tower().predict_on_batch(users)\n"
+        "np.savez(sys.argv[2] + '/outputs.npz', users=model.user_embeddings(inputs), sequence=sequence,\n"
+        "         items=model.item_embeddings(inputs['item_id'], inputs['category_id']))\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(REPO), str(tmp_path)], check=True, timeout=300)
+    outputs = np.load(tmp_path / "outputs.npz")
+    np.testing.assert_array_equal(outputs["users"], session_model.user_embeddings(features))
+    np.testing.assert_array_equal(outputs["items"], session_model.item_embeddings(item_id, 0 * item_id))
+    np.testing.assert_array_equal(outputs["sequence"], session_model.sequence_tower().predict_on_batch(features))

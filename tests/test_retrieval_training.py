@@ -1,4 +1,4 @@
-"""Training the retrieval model: the trainer's wiring, and a tiny fit on the synthetic twin end to end."""
+"""Training the retrieval model: both trainers' wiring, the schedule, and tiny fits (the synthetic twin, sessions)."""
 
 import dataclasses
 import json
@@ -11,12 +11,25 @@ from keras import ops
 
 from app.retrieval_config import RETRIEVAL_CONFIGS
 from app.retrieval_evaluation import RECALL_KS
-from app.retrieval_model import ITEM_FEATURES, USER_FEATURES
-from app.retrieval_training import compiled_retrieval_trainer, train_retrieval
+from app.retrieval_model import ITEM_FEATURES, USER_FEATURES, RetrievalModel
+from app.retrieval_training import (
+    case_sample,
+    compiled_retrieval_trainer,
+    learning_rate_schedule,
+    retrieval_optimizer,
+    session_retrieval_trainer,
+    train_retrieval,
+    train_session_retrieval,
+)
 from app.saved_runs import load_retriever
+from app.session_baselines import Popularity
+from app.session_metrics import evaluate_scorer
 from datasets.event_store import EventStore, ItemCatalog
+from datasets.retail_rocket.session_files import Sessions, prefix_cases
 from datasets.retrieval_examples import RetrievalExamples
+from datasets.session_sequences import SessionSequences
 from layers import SampledSoftmaxLogits
+from layers.mask_accidental_hits import MASKED_LOGIT
 
 
 def test_trainer_scores_batches_with_the_models_towers():
@@ -80,3 +93,108 @@ def test_loading_a_missing_or_broken_file_is_one_clear_line(tmp_path):
     (tmp_path / "broken.keras").write_text("not a zip")
     with pytest.raises(UserError, match="broken.keras is not a .keras file"):
         load_retriever(tmp_path / "broken.keras")
+
+
+def repeating_sessions(num_sessions=300, num_items=60, seed=0):
+    """Sessions of 2-6 items walking `item -> item + 7 (mod num_items)`, with a revisit now and then."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, 7, num_sessions)
+    items = []
+    for length in lengths:
+        walk = (rng.integers(0, num_items) + 7 * np.arange(length)) % num_items + 1
+        if length > 3 and rng.random() < 0.3:
+            walk[-1] = walk[0]  # a revisit: the same item twice in one session
+        items.extend(walk.tolist())
+    return Sessions(session_id=np.arange(num_sessions), offsets=np.concatenate([[0], np.cumsum(lengths)]),
+                    items=np.array(items, np.int32))
+
+
+def test_session_trainer_logits_and_loss_match_a_numpy_reference():
+    """Every slot scores the batch's targets, first items and negatives, log-Q corrected; accidental hits and
+    padding candidates are masked (zero probability, no NaN, padded slots included) and the loss is the mean over
+    real targets."""
+    config = RETRIEVAL_CONFIGS["sessions_smoke"]
+    sessions = Sessions(session_id=np.arange(4), offsets=np.array([0, 5, 8, 10, 13]),
+                        items=np.array([1, 2, 1, 3, 1, 4, 5, 4, 6, 2, 7, 8, 9], np.int32))
+    sequences = SessionSequences(sessions, np.bincount(sessions.items, minlength=12), history_length=4,
+                                 batch_tokens=20, negatives=6)
+    features, labels, weights = sequences.batch(4, np.array([0, 1, 2, 3, -1]), np.random.default_rng(0))
+    keras.utils.set_random_seed(0)
+    model = RetrievalModel(**config.model_kwargs())
+    trainer = session_retrieval_trainer(model, negatives=6)
+    logits = np.asarray(trainer.predict_on_batch(features))  # [N, N + R + G]
+    assert logits.shape == (20, 20 + 5 + 6) and np.isfinite(logits).all()
+
+    user_features = {name: features[name] for name in USER_FEATURES}
+    users = np.asarray(model.sequence_tower().predict_on_batch(user_features)).reshape(20, -1)  # [N, E]
+    ids = np.concatenate([features["target_item_id"].ravel(), features["first_item_id"],
+                          features["negative_item_id"][0]])  # [M]
+    probability = np.concatenate([features["target_sampling_probability"].ravel(),
+                                  features["first_item_sampling_probability"],
+                                  features["negative_sampling_probability"][0]])  # [M]
+    candidates = model.item_embeddings(ids, np.zeros_like(ids))  # [M, E]
+    expected = users @ candidates.T / model.temperature - np.log(probability.clip(1e-12))  # [N, M]
+    target = features["target_item_id"].ravel()  # [N]
+    accidental = (ids[None, :] == target[:, None]) & ~np.eye(20, len(ids), dtype=bool)
+    masked = accidental | (ids == 0)[None, :]
+    assert accidental[target > 0].any() and (ids == 0).any() and (target == 0).any()
+    np.testing.assert_allclose(logits[~masked], expected[~masked], rtol=1e-4, atol=1e-4)
+    assert (logits[masked] == MASKED_LOGIT).all()
+
+    probabilities = ops.convert_to_numpy(ops.softmax(logits, axis=-1))
+    assert np.isfinite(probabilities).all() and (probabilities[target > 0][masked[target > 0]] == 0).all()
+    real = target > 0
+    reference = np.array([np.log(np.exp(row[~mask]).sum()) - row[n] for n, (row, mask) in
+                          enumerate(zip(expected, masked))])[real].mean()
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")(
+        labels, logits, sample_weight=weights)
+    np.testing.assert_allclose(float(loss), reference, rtol=1e-4)
+    trainer.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="mean_with_sample_weight"))
+    trainer.train_on_batch(features, labels, sample_weight=weights)
+    assert all(np.isfinite(ops.convert_to_numpy(weight)).all() for weight in model.weights)
+    assert {id(weight) for weight in trainer.weights} == {id(weight) for weight in model.weights}
+
+
+def test_session_trainer_refuses_a_model_with_age_embedding():
+    keras.utils.set_random_seed(0)
+    model = RetrievalModel(**RETRIEVAL_CONFIGS["smoke"].model_kwargs())
+    with pytest.raises(ValueError, match="without age embedding.*Received: use_age_embedding=True"):
+        session_retrieval_trainer(model, negatives=4)
+
+
+def test_warmup_cosine_schedule_rises_then_decays_to_five_percent():
+    config = dataclasses.replace(RETRIEVAL_CONFIGS["sessions_smoke"], learning_rate=0.01, warmup_steps=20)
+    schedule = learning_rate_schedule(config, total_steps=100)  # warm-up capped at a tenth: 10 steps
+    assert float(schedule(0)) == 0.0
+    np.testing.assert_allclose([float(schedule(5)), float(schedule(10)), float(schedule(55)), float(schedule(100))],
+                               [0.005, 0.01, 0.01 * (0.05 + 0.95 * 0.5), 0.0005], rtol=1e-5)
+    assert learning_rate_schedule(dataclasses.replace(config, learning_rate_schedule="constant"), 100) == 0.01
+    optimizer = retrieval_optimizer(config, total_steps=100)
+    assert isinstance(optimizer, keras.optimizers.AdamW) and optimizer.weight_decay == config.weight_decay
+
+
+def test_case_sample_keeps_each_cases_prefix_and_target():
+    cases = prefix_cases(repeating_sessions(50))
+    sample = case_sample(cases, 30, seed=1)
+    assert len(sample) == 30 and case_sample(cases, 0, seed=1) is cases
+    index = np.searchsorted(cases.case_id, sample.case_id)
+    for position, case in enumerate(index):
+        np.testing.assert_array_equal(sample.items[sample.offsets[position]:sample.offsets[position + 1]],
+                                      cases.items[cases.offsets[case]:cases.offsets[case + 1]])
+    np.testing.assert_array_equal(sample.target, cases.target[index])
+
+
+def test_tiny_session_fit_lowers_the_loss_and_beats_popularity():
+    sessions = repeating_sessions()
+    training, validation = sessions.select(0, 250), sessions.select(250, 300)
+    popularity = training.item_counts(60)
+    config = dataclasses.replace(RETRIEVAL_CONFIGS["sessions_smoke"], history_length=4, batch_tokens=32)
+    cases = prefix_cases(validation)
+    model, history = train_session_retrieval(config, training, cases, popularity)
+    losses = history.history["loss"]
+    assert len(losses) == config.epochs and losses[-1] < losses[0]
+    popular = evaluate_scorer(Popularity().fit(training, 60), case_sample(cases, config.eval_cases, config.seed),
+                              popularity)
+    assert history.history["val_mrr@10"][-1] > popular["mrr@10"] + 0.2, (history.history, popular)
+    assert type(model).__name__ == "RetrievalModel" and not model.use_age_embedding

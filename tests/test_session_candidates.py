@@ -42,7 +42,7 @@ def test_shortlists_and_their_features_by_hand():
     values = dict(zip(CANDIDATE_FEATURES, np.moveaxis(features["candidate_features"][0], -1, 0)))
     np.testing.assert_allclose(values["retrieval_score_gap"], [-0.4, -0.5, 0.0, -0.1, 0.0], atol=1e-6)
     np.testing.assert_allclose(values["log_retrieval_rank"], np.log1p([2, 2, 0, 1, 0]), atol=1e-6)
-    np.testing.assert_allclose(values["log_popularity"], np.log1p([1, 0, 2, 7, 0]), atol=1e-6)
+    np.testing.assert_allclose(values["log_popularity"], np.log1p([3, 1, 9, 2, 0]), atol=1e-6)
     np.testing.assert_allclose(values["log_transitions"], np.log1p([0, 0, 1, 3, 0]), atol=1e-6)
     np.testing.assert_allclose(values["transition_share"], [0, 0, 0.25, 0.75, 0], atol=1e-6)
     # A training case whose target is 5 does not count its own transition 2 -> 5.

@@ -41,19 +41,25 @@ def history_recency_scores(
     features,
     action_weights=DEFAULT_LOSS_WEIGHTS,
     half_life_hours=DEFAULT_HALF_LIFE_HOURS,
+    category_weight=0.0,
     chunk_size=1024,
 ):
-    """Sum over the visitor's history occurrences of a candidate: action weight x recency decay.
+    """Sum over the visitor's history events that match a candidate: action weight x recency decay.
 
-    A candidate the visitor never touched scores 0. Uses only the model's own
-    input features, so it sees exactly the history the model sees.
+    An event of the candidate itself matches with weight 1; with
+    `category_weight` > 0, an event of another item in the candidate's
+    (known, nonzero) category matches with that weight. A candidate nothing in
+    the history matches scores 0. Uses only the model's own input features, so
+    it sees exactly the history the model sees.
 
     Args:
         features: the model's input dict (numpy): `history_item_id`,
             `history_action`, `history_age_hours` `[N, S]`, `candidate_item_id`
-            `[N, C]`.
+            `[N, C]`; with `category_weight` also `history_category_id` `[N, S]`
+            and `candidate_category_id` `[N, C]`.
         action_weights: weight of (transaction, addtocart, view).
         half_life_hours: age at which an event counts half.
+        category_weight: weight of a same-category event of another item.
         chunk_size: lists scored at a time (bounds memory at `chunk * C * S`).
 
     Returns:
@@ -62,6 +68,9 @@ def history_recency_scores(
     weight_by_action_id = weights_by_action_id(action_weights)  # [NUM_ACTION_IDS], 0 on padding
     history_item = np.asarray(features["history_item_id"])  # [N, S]
     candidate_item = np.asarray(features["candidate_item_id"])  # [N, C]
+    if category_weight > 0:
+        history_category = np.asarray(features["history_category_id"])  # [N, S]
+        candidate_category = np.asarray(features["candidate_category_id"])  # [N, C]
     event_value = weight_by_action_id[np.asarray(features["history_action"])] * np.exp2(
         -np.asarray(features["history_age_hours"], dtype=np.float32) / half_life_hours
     )  # [N, S]
@@ -69,6 +78,11 @@ def history_recency_scores(
     scores = np.zeros(candidate_item.shape, dtype=np.float32)  # [N, C]
     for start in range(0, len(candidate_item), chunk_size):
         rows = slice(start, start + chunk_size)
-        same_item = (candidate_item[rows, :, None] == history_item[rows, None, :]).astype(np.float32)  # [n, C, S]
-        scores[rows] = np.einsum("ncs,ns->nc", same_item, event_value[rows])  # [n, C]
+        match = (candidate_item[rows, :, None] == history_item[rows, None, :]).astype(np.float32)  # [n, C, S]
+        if category_weight > 0:
+            same_category = (candidate_category[rows, :, None] == history_category[rows, None, :]) & (
+                candidate_category[rows, :, None] > 0
+            )  # [n, C, S]
+            match = np.where(match > 0, match, category_weight * same_category)  # [n, C, S]
+        scores[rows] = np.einsum("ncs,ns->nc", match, event_value[rows])  # [n, C]
     return scores

@@ -132,6 +132,7 @@ class TrainConfig(ModelConfig):
     max_age_hours: float = _RANKER_DEFAULTS["max_age_hours"]
     logit_cap: float = _RANKER_DEFAULTS["logit_cap"]
     use_history_match: bool = _RANKER_DEFAULTS["use_history_match"]
+    use_category_match: bool = _RANKER_DEFAULTS["use_category_match"]
     num_candidate_features: int = _RANKER_DEFAULTS["num_candidate_features"]
     use_visitor_embedding: bool = _RANKER_DEFAULTS["use_visitor_embedding"]
     dropout_rate: float = _RANKER_DEFAULTS["dropout_rate"]

@@ -10,6 +10,10 @@ from app.cli import UserError
 from app.list_metrics import score_lists
 from app.report import with_relative_differences
 
+CATEGORY_WEIGHT = 0.1
+"""What a history event of another item in a candidate's category counts in the `history_category_recency`
+baseline, against 1 for an event of the candidate itself."""
+
 
 def predict_logits(model, features, batch_size):
     """The model's logits `[N, C, A]` for a dict of numpy features, in batches."""
@@ -29,8 +33,10 @@ def evaluate_lists(model, lists, item_ids, item_popularity, action_weights, batc
         seed: seed of the random baseline.
 
     Returns:
-        `{"model": R, "baselines": {"random": R, "popularity": R, "history_recency": R}}`
-        with each `R` as in `app.list_metrics.score_lists`.
+        `{"model": R, "baselines": {"random": R, "popularity": R, "history_recency": R,
+        "history_category_recency": R}}` with each `R` as in `app.list_metrics.score_lists`
+        (`history_category_recency` also counts the history's other items of a candidate's category,
+        at `CATEGORY_WEIGHT`).
     """
     features, labels, mask = lists.features, lists.labels, lists.mask
     candidates = features["candidate_item_id"]  # [N, C]
@@ -46,6 +52,9 @@ def evaluate_lists(model, lists, item_ids, item_popularity, action_weights, batc
             ),
             "history_recency": score_lists(
                 labels, mask, history_recency_scores(features, action_weights)
+            ),
+            "history_category_recency": score_lists(
+                labels, mask, history_recency_scores(features, action_weights, category_weight=CATEGORY_WEIGHT)
             ),
         },
     }

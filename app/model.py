@@ -58,6 +58,10 @@ class PhoenixRanker(keras.Model):
         logit_cap: soft cap on attention logits, `None` to disable.
         use_history_match: add `CandidateHistoryMatch` features to the
             candidate tokens.
+        use_category_match: add `CandidateHistoryMatch` features of the
+            candidate's category against the history's categories (how often
+            and how recently the visitor touched that category) to the
+            candidate tokens.
         num_candidate_features: F' > 0 adds an input `candidate_features
             [B, C, F']` (float32) of features computed outside the model for each
             candidate (e.g. the retrieval stage's score), concatenated into the
@@ -101,6 +105,7 @@ class PhoenixRanker(keras.Model):
         attn_output_multiplier=None,
         logit_cap=30.0,
         use_history_match=True,
+        use_category_match=False,
         num_candidate_features=0,
         use_visitor_embedding=True,
         dropout_rate=0.0,
@@ -179,12 +184,21 @@ class PhoenixRanker(keras.Model):
                     inputs["history_age_hours"],
                 )  # [B, C, F]
             )
+        if use_category_match:
+            candidate_parts.append(
+                CandidateHistoryMatch(max_age_hours, name="candidate_category_match", dtype=dtype)(
+                    inputs["candidate_category_id"],
+                    inputs["history_category_id"],
+                    inputs["history_action"],
+                    inputs["history_age_hours"],
+                )  # [B, C, F]
+            )
         if num_candidate_features:
             inputs["candidate_features"] = keras.Input(
                 shape=(None, num_candidate_features), dtype="float32", name="candidate_features"
             )
             candidate_parts.append(inputs["candidate_features"])  # [B, C, F']
-        candidates = ops.concatenate(candidate_parts, axis=-1)  # [B, C, 3D (+ F) (+ F')]
+        candidates = ops.concatenate(candidate_parts, axis=-1)  # [B, C, 3D (+ F) (+ F) (+ F')]
         candidates = keras.layers.Dense(emb_size, use_bias=False, name="candidate_projection", dtype=dtype)(
             candidates
         )  # [B, C, D]
@@ -234,6 +248,7 @@ class PhoenixRanker(keras.Model):
         self.attn_output_multiplier = attn_output_multiplier
         self.logit_cap = logit_cap
         self.use_history_match = use_history_match
+        self.use_category_match = use_category_match
         self.num_candidate_features = num_candidate_features
         self.use_visitor_embedding = use_visitor_embedding
         self.dropout_rate = dropout_rate
@@ -259,6 +274,7 @@ class PhoenixRanker(keras.Model):
             "attn_output_multiplier": self.attn_output_multiplier,
             "logit_cap": self.logit_cap,
             "use_history_match": self.use_history_match,
+            "use_category_match": self.use_category_match,
             "num_candidate_features": self.num_candidate_features,
             "use_visitor_embedding": self.use_visitor_embedding,
             "dropout_rate": self.dropout_rate,

@@ -189,8 +189,7 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
         "recipe": {"stage_two_share": STAGE_TWO_SHARE, "stage_one_sessions": len(stage_one_sessions),
                    "stage_two_sessions": len(stage_two_sessions), "stage_two_lists": list_statistics,
                    "validation_sample": len(sample)},
-        "history": {"retrieval": retrieval_history,
-                    "ranker": {key: [float(value) for value in values] for key, values in history.history.items()}},
+        "history": {"retrieval": _per_epoch(retrieval_history), "ranker": _per_epoch(history)},
         "timings": {"stage_one_seconds": stage_one_seconds, "train_seconds": train_seconds,
                     "total_seconds": time.perf_counter() - started},
         "metrics": metrics,
@@ -199,6 +198,11 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
     print(benchmark_table(metrics["validation"], f"{run_name}: validation"), end="\n\n")
     print(f"Saved {model_path}, {retriever_path} and {output_dir / (run_name + '.json')}")
     return report
+
+
+def _per_epoch(history):
+    """A `keras.callbacks.History`'s logs as JSON: `{metric: [value per epoch]}`."""
+    return {key: [float(value) for value in values] for key, values in history.history.items()}
 
 
 def _list_batches(features, labels, mask, batch_size, seed):

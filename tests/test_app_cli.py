@@ -73,7 +73,7 @@ def test_fit_evaluate_recommend_on_the_synthetic_twin(tmp_path, synthetic_data_d
     for split in ("validation", "test"):
         entry = report["metrics"][split]
         assert set(entry["model"]) >= REPORT_KEYS
-        assert set(entry["baselines"]) == {"random", "popularity", "history_recency"}
+        assert set(entry["baselines"]) == {"random", "popularity", "history_recency", "history_category_recency"}
         assert entry["model"]["lists"] == entry["baselines"]["random"]["lists"] > 0
     assert report["timings"]["examples_per_s"] > 0
     # The twin has structure (category preferences, re-visits): even the smoke model must learn it.

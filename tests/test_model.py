@@ -202,6 +202,22 @@ def test_a_seeded_regularised_fit_reproduces():
         np.testing.assert_array_equal(weight, again)
 
 
+def test_category_match_features_reach_the_candidates_and_keep_them_isolated():
+    keras.utils.set_random_seed(0)
+    matched = PhoenixRanker(**TINY, use_category_match=True)
+    assert matched.get_layer("candidate_category_match").output.shape[-1] == 7
+    inputs = random_inputs(np.random.default_rng(16))
+    before = logits(matched, inputs)
+    # Give candidate 1 of every list the category of that list's last history event: only its logits move.
+    changed = dict(inputs, candidate_category_id=inputs["candidate_category_id"].copy())
+    changed["candidate_category_id"][:, 1] = inputs["history_category_id"][:, -1]
+    after = logits(matched, changed)
+    np.testing.assert_allclose(after[:, [0, 2, 3, 4]], before[:, [0, 2, 3, 4]], atol=ATOL)
+    assert not np.allclose(after[:, 1], before[:, 1], atol=1e-4)
+    order = np.array([3, 0, 4, 1, 2])
+    np.testing.assert_allclose(logits(matched, candidate_slice(changed, order)), after[:, order], atol=ATOL)
+
+
 def test_without_visitor_embedding_the_visitor_changes_nothing(model):
     keras.utils.set_random_seed(0)
     anonymous = PhoenixRanker(**TINY, use_visitor_embedding=False)
@@ -214,7 +230,9 @@ def test_without_visitor_embedding_the_visitor_changes_nothing(model):
 
 
 @pytest.mark.parametrize(
-    "options", [{}, dict(REGULARISERS, use_visitor_embedding=False)], ids=["defaults", "every_option"]
+    "options",
+    [{}, dict(REGULARISERS, use_visitor_embedding=False, use_category_match=True)],
+    ids=["defaults", "every_option"],
 )
 def test_saved_model_loads_in_a_fresh_process(model, tmp_path, options):
     if options:

@@ -42,8 +42,9 @@ def add_data_flags(parser):
         "--dataset",
         default=None,
         help="auto (default: retail_rocket/full when the Kaggle files are in the manual "
-        "directory, else the synthetic twin), retail_rocket/full, retail_rocket/synthetic "
-        "or retail_rocket/synthetic_full",
+        "directory, else the synthetic twin; retail_rocket/sessions for the sessions configs), "
+        "retail_rocket/full, retail_rocket/synthetic, retail_rocket/synthetic_full or retail_rocket/sessions "
+        "(the public session benchmark's train_sessions.csv)",
     )
     parser.add_argument("--data_dir", default=None, help="TFDS data directory (TFDS default)")
     parser.add_argument(

@@ -184,10 +184,12 @@ class TrainConfig(ModelConfig):
 
 CONFIGS = {
     # The seed's default run: emb 128, 4 layers, history 64, 16 candidates,
-    # batch 128, 10 epochs x 500 steps, AdamW lr 1e-4.
-    "default": TrainConfig(),
+    # batch 128, 10 epochs x 500 steps, AdamW lr 1e-4; with the candidate's
+    # category matched against the history's (chosen on the real slice's
+    # validation split: NDCG@10 0.43 -> 0.72 over 4 x 200 steps).
+    "default": TrainConfig(use_category_match=True),
     # The seed's large run.
-    "full": TrainConfig(emb_size=256, num_layers=6, batch_size=256, epochs=20),
+    "full": TrainConfig(emb_size=256, num_layers=6, batch_size=256, epochs=20, use_category_match=True),
     # About a minute on 2 CPU cores: for tests and first contact.
     "smoke": TrainConfig(
         emb_size=32,

@@ -82,7 +82,8 @@ def build_parser():
         "--retriever",
         default=None,
         help="catalogue protocol: a retrieval .keras file; the ranker then orders its shortlist plus the "
-        "visitor's history items (two stages) instead of the whole catalogue",
+        "visitor's history items (two stages) instead of the whole catalogue. Session benchmark: the run's "
+        "stage 1 (default: <model>.retrieval.keras beside the ranker)",
     )
     parser.add_argument(
         "--retrieved", type=int, default=None,
@@ -183,8 +184,6 @@ def session_benchmark(args, report, config, ranker, flags):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging()
-    if args.protocol == "sampled" and args.retriever:
-        raise UserError("--retriever applies to --protocol catalogue (the sampled lists are fixed).")
     if (args.retrieved is not None and args.retrieved < 1) or args.max_visitors < 0:
         raise UserError(f"--retrieved must be >= 1 and --max_visitors >= 0. Received: --retrieved {args.retrieved} "
                         f"--max_visitors {args.max_visitors}")
@@ -195,6 +194,9 @@ def main(argv=None):
     flags = merged_data_flags(args, report)
     if args.test_cases or flags["dataset"] == SESSIONS_DATASET:
         return session_benchmark(args, report, config, model, flags)
+    if args.protocol == "sampled" and args.retriever:
+        raise UserError("--retriever applies to --protocol catalogue and to the session benchmark (the sampled "
+                        "lists are fixed).")
     retriever = load_retriever(args.retriever) if args.retriever else None
     data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
     splits = ("validation", "test") if args.split == "both" else (args.split,)

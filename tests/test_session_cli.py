@@ -56,7 +56,8 @@ def test_fit_then_evaluate_on_test_cases_and_validation(tmp_path):
     scored = []
     for attempt in ("first", "again"):
         path = tmp_path / f"{attempt}.json"
-        result = run("app.evaluate", output / "bench.keras", "--test_cases", cases, "--json", path, *common)
+        result = run("app.evaluate", output / "bench.keras", "--retriever", output / "bench.retrieval.keras",
+                     "--test_cases", cases, "--json", path, *common)
         assert "vsknn" in result.stdout
         scored.append(json.loads(path.read_text()))
     check_entry(scored[0]["metrics"]["test_cases"], 3)

@@ -25,7 +25,7 @@ class RetrievalConfig(ModelConfig):
       `batch_tokens` slots bucketed by session length, `batch_negatives`
       sampled items shared by a batch, one epoch a pass over every target;
       the last epoch is kept, and each epoch's HR/MRR@10/20 is logged on
-      `eval_cases` validation cases (0: all of them).
+      `eval_cases` evenly spaced validation cases (0: all of them).
 
     `learning_rate_schedule` is "constant", or "warmup_cosine": a linear
     warm-up from 0 over `warmup_steps` steps (at most a tenth of the run),

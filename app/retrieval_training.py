@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 from keras import ops
 
 from app.cli import UserError
@@ -17,6 +16,7 @@ from app.report import write_report
 from app.retrieval_evaluation import RECALL_KS, RetrievalQueries, baseline_recalls, model_recall
 from app.retrieval_model import ITEM_FEATURES, USER_FEATURES, RetrievalModel, user_feature_inputs
 from app.saved_runs import load_retriever
+from app.session_validation import SessionValidation, even_sample
 from layers import SampledSoftmaxLogits
 from layers.mask_accidental_hits import MASKED_LOGIT
 
@@ -305,66 +305,6 @@ def recall_table(entry):
     return "\n".join([f"({entry['model']['visitors']} visitors)", header, *lines])
 
 
-class SessionValidation(keras.callbacks.Callback):
-    """Adds the session benchmark's `val_hr@K` / `val_mrr@K` of `model` to every epoch's logs, and times epochs.
-
-    All items are ranked by `app.session_benchmark.RetrievalScorer` and scored by
-    `app.session_metrics.evaluate_scorer`, ties broken by `item_popularity`, as
-    the benchmark's report does.
-
-    Args:
-        model: the `RetrievalModel` being trained (the trainer shares its weights).
-        cases: `SessionCases` to score.
-        item_popularity: `[I + 1]` training counts; items 1..I are ranked.
-        history_length: S of the case features.
-    """
-
-    def __init__(self, model, cases, item_popularity, history_length):
-        super().__init__()
-        self.retrieval_model = model
-        self.cases = cases
-        self.item_popularity = item_popularity
-        self.history_length = history_length
-        self.train_seconds = []
-        self.evaluation_seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        from app.session_benchmark import RetrievalScorer
-        from app.session_metrics import evaluate_scorer
-
-        started = time.perf_counter()
-        self.train_seconds.append(started - self._started)
-        scorer = RetrievalScorer(self.retrieval_model, len(self.item_popularity) - 1, self.history_length)
-        metrics = evaluate_scorer(scorer, self.cases, self.item_popularity)
-        self.evaluation_seconds.append(time.perf_counter() - started)
-        for key in ("hr@10", "mrr@10", "hr@20", "mrr@20"):
-            logs[f"val_{key}"] = metrics[key]
-        logger.info(
-            "Epoch %d: validation HR@20 %.2f%% MRR@20 %.2f%% (%d cases), loss %.4f; train %.0f s, validation %.0f s.",
-            epoch + 1, 100 * metrics["hr@20"], 100 * metrics["mrr@20"], metrics["cases"],
-            logs.get("loss", float("nan")), self.train_seconds[-1], self.evaluation_seconds[-1],
-        )
-
-
-def case_sample(cases, count, seed):
-    """`count` of `cases` drawn without replacement by `seed`, in their order (all of them when `count` is 0 or
-    at least their number)."""
-    from datasets.retail_rocket.session_files import SessionCases
-
-    if count == 0 or count >= len(cases):
-        return cases
-    chosen = np.sort(np.random.default_rng(seed).choice(len(cases), size=count, replace=False))  # [n]
-    lengths = np.diff(cases.offsets)[chosen]  # [n]
-    starts = cases.offsets[chosen]  # [n]
-    item_index = np.repeat(starts, lengths) + np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths,
-                                                                                    lengths)  # [M]
-    return SessionCases(case_id=cases.case_id[chosen], offsets=np.concatenate([[0], np.cumsum(lengths)]),
-                        items=cases.items[item_index], target=cases.target[chosen])
-
-
 def train_session_retrieval(config, sessions, validation_cases, item_popularity):
     """Fits the retrieval model on every position of `sessions` (the session benchmark's stage 1).
 
@@ -379,8 +319,8 @@ def train_session_retrieval(config, sessions, validation_cases, item_popularity)
     Args:
         config: a `RetrievalConfig` whose model has no age embedding (the "sessions" preset).
         sessions: `Sessions` to train on.
-        validation_cases: `SessionCases` of which `config.eval_cases` (drawn by `config.seed`; 0: all) are scored
-            after every epoch (`SessionValidation`), or None to score nothing.
+        validation_cases: `SessionCases` of which `config.eval_cases` (evenly spaced, `even_sample`; 0: all) are
+            scored after every epoch (`SessionValidation`), or None to score nothing.
         item_popularity: `[I + 1]` training event counts per item id: negative sampling, log-Q, ties.
 
     Returns:
@@ -407,8 +347,13 @@ def train_session_retrieval(config, sessions, validation_cases, item_popularity)
     )
     callbacks = []
     if validation_cases is not None:
-        cases = case_sample(validation_cases, config.eval_cases, config.seed)
-        callbacks.append(SessionValidation(model, cases, item_popularity, config.history_length))
+        from app.session_benchmark import RetrievalScorer
+
+        callbacks.append(SessionValidation(
+            lambda: RetrievalScorer(model, len(item_popularity) - 1, config.history_length),
+            even_sample(validation_cases, config.eval_cases),
+            item_popularity,
+        ))
     history = trainer.fit(
         sequences.dataset(seed=config.seed),
         epochs=config.epochs,

@@ -31,7 +31,7 @@ from app.retrieval_training import train_session_retrieval
 from app.session_baselines import LastItemTransitions
 from app.session_benchmark import RetrievalScorer, TwoStageScorer, benchmark_entry, benchmark_table, sessions_of_stores
 from app.session_candidates import CANDIDATE_FEATURES, SessionShortlists
-from app.session_metrics import evaluate_scorer
+from app.session_validation import SessionValidation, even_sample
 from app.training import export_ranker
 from datasets.actions import ACTION_NAMES
 from datasets.retail_rocket.session_files import prefix_cases
@@ -45,41 +45,6 @@ VALIDATION_SAMPLE = 5_000
 """Validation cases scored after every epoch (a fixed, evenly spaced subset); all are scored at the end."""
 
 MONITOR = "val_hr@20"
-
-
-class SessionValidation(keras.callbacks.Callback):
-    """Scores a fixed sample of validation cases after every epoch with the benchmark's code; logs `val_*`.
-
-    Args:
-        make_scorer: `f() -> scorer` over the model being trained (`scores(prefix_offsets, prefix_items)`).
-        cases: the validation `SessionCases` to score.
-        item_popularity: `[I + 1]` training views, for the tie rule.
-    """
-
-    def __init__(self, make_scorer, cases, item_popularity):
-        super().__init__()
-        self.make_scorer = make_scorer
-        self.cases = cases
-        self.item_popularity = item_popularity
-
-    def on_epoch_end(self, epoch, logs=None):
-        metrics = evaluate_scorer(self.make_scorer(), self.cases, self.item_popularity)
-        for key in ("hr@10", "mrr@10", "hr@20", "mrr@20"):
-            logs[f"val_{key}"] = metrics[key]
-        logger.info("Epoch %d: validation HR@20 %.4f, MRR@20 %.4f (%d cases).", epoch + 1, metrics["hr@20"],
-                    metrics["mrr@20"], metrics["cases"])
-
-
-def even_sample(cases, count):
-    """At most `count` cases, evenly spaced (a fixed subset: the same for every epoch and every run)."""
-    if len(cases) <= count:
-        return cases
-    chosen = np.linspace(0, len(cases) - 1, count).astype(np.int64)
-    lengths = np.diff(cases.offsets)[chosen]
-    starts = cases.offsets[chosen]
-    items = np.concatenate([cases.items[start:start + length] for start, length in zip(starts, lengths)])
-    return dataclasses.replace(cases, case_id=cases.case_id[chosen], target=cases.target[chosen], items=items,
-                               offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
 
 
 def training_lists(shortlists, cases, chunk_size=2048):

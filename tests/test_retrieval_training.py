@@ -13,7 +13,6 @@ from app.retrieval_config import RETRIEVAL_CONFIGS
 from app.retrieval_evaluation import RECALL_KS
 from app.retrieval_model import ITEM_FEATURES, USER_FEATURES, RetrievalModel
 from app.retrieval_training import (
-    case_sample,
     compiled_retrieval_trainer,
     learning_rate_schedule,
     retrieval_optimizer,
@@ -24,6 +23,7 @@ from app.retrieval_training import (
 from app.saved_runs import load_retriever
 from app.session_baselines import Popularity
 from app.session_metrics import evaluate_scorer
+from app.session_validation import even_sample
 from datasets.event_store import EventStore, ItemCatalog
 from datasets.retail_rocket.session_files import Sessions, prefix_cases
 from datasets.retrieval_examples import RetrievalExamples
@@ -174,17 +174,6 @@ def test_warmup_cosine_schedule_rises_then_decays_to_five_percent():
     assert isinstance(optimizer, keras.optimizers.AdamW) and optimizer.weight_decay == config.weight_decay
 
 
-def test_case_sample_keeps_each_cases_prefix_and_target():
-    cases = prefix_cases(repeating_sessions(50))
-    sample = case_sample(cases, 30, seed=1)
-    assert len(sample) == 30 and case_sample(cases, 0, seed=1) is cases
-    index = np.searchsorted(cases.case_id, sample.case_id)
-    for position, case in enumerate(index):
-        np.testing.assert_array_equal(sample.items[sample.offsets[position]:sample.offsets[position + 1]],
-                                      cases.items[cases.offsets[case]:cases.offsets[case + 1]])
-    np.testing.assert_array_equal(sample.target, cases.target[index])
-
-
 def test_tiny_session_fit_lowers_the_loss_and_beats_popularity():
     sessions = repeating_sessions()
     training, validation = sessions.select(0, 250), sessions.select(250, 300)
@@ -194,7 +183,7 @@ def test_tiny_session_fit_lowers_the_loss_and_beats_popularity():
     model, history = train_session_retrieval(config, training, cases, popularity)
     losses = history.history["loss"]
     assert len(losses) == config.epochs and losses[-1] < losses[0]
-    popular = evaluate_scorer(Popularity().fit(training, 60), case_sample(cases, config.eval_cases, config.seed),
+    popular = evaluate_scorer(Popularity().fit(training, 60), even_sample(cases, config.eval_cases),
                               popularity)
     assert history.history["val_mrr@10"][-1] > popular["mrr@10"] + 0.2, (history.history, popular)
     assert type(model).__name__ == "RetrievalModel" and not model.use_age_embedding

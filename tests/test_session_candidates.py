@@ -8,7 +8,7 @@ import scipy.sparse
 
 from app.list_softmax_loss import ListSoftmaxCrossEntropy
 from app.session_candidates import CANDIDATE_FEATURES, SessionShortlists, case_features
-from app.session_training import even_sample
+from app.session_validation import even_sample
 from datasets.event_store import ItemCatalog
 from datasets.retail_rocket.session_files import SessionCases
 
@@ -75,4 +75,4 @@ def test_the_validation_sample_is_fixed_and_keeps_whole_cases():
     np.testing.assert_array_equal(sample.case_id, [1, 4, 7, 10])
     np.testing.assert_array_equal(sample.items, [1, 2, 7, 8, 13, 14, 19, 20])
     np.testing.assert_array_equal(sample.target, [101, 104, 107, 110])
-    assert even_sample(cases, 20) is cases
+    assert even_sample(cases, 20) is cases and even_sample(cases, 0) is cases

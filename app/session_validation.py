@@ -1,0 +1,65 @@
+"""Validation on the session benchmark while training: a fixed sample of cases, scored after every epoch."""
+
+import dataclasses
+import logging
+import time
+
+import keras
+import numpy as np
+
+from app.session_metrics import evaluate_scorer
+
+logger = logging.getLogger("app.session_validation")
+
+LOGGED_KEYS = ("hr@10", "mrr@10", "hr@20", "mrr@20")
+
+
+def even_sample(cases, count):
+    """At most `count` cases, evenly spaced (a fixed subset: the same for every epoch and every run); all of them
+    when `count` is 0 or at least their number."""
+    if count == 0 or len(cases) <= count:
+        return cases
+    chosen = np.linspace(0, len(cases) - 1, count).astype(np.int64)  # [n]
+    lengths = np.diff(cases.offsets)[chosen]  # [n]
+    starts = cases.offsets[chosen]  # [n]
+    items = np.concatenate([cases.items[start:start + length] for start, length in zip(starts, lengths)])  # [M]
+    return dataclasses.replace(cases, case_id=cases.case_id[chosen], target=cases.target[chosen], items=items,
+                               offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+
+
+class SessionValidation(keras.callbacks.Callback):
+    """Adds the session benchmark's `val_hr@K` / `val_mrr@K` to every epoch's logs, and times epochs.
+
+    The cases are ranked by a fresh `make_scorer()` over the model being
+    trained and scored by `app.session_metrics.evaluate_scorer` (all items
+    ranked, ties broken by `item_popularity`), as the benchmark's report does.
+
+    Args:
+        make_scorer: `f() -> scorer` (`scores(prefix_offsets, prefix_items)`) over the model being trained.
+        cases: the validation `SessionCases` to score.
+        item_popularity: `[I + 1]` training views, for the tie rule.
+    """
+
+    def __init__(self, make_scorer, cases, item_popularity):
+        super().__init__()
+        self.make_scorer = make_scorer
+        self.cases = cases
+        self.item_popularity = item_popularity
+        self.train_seconds = []
+        self.evaluation_seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        started = time.perf_counter()
+        self.train_seconds.append(started - self._started)
+        metrics = evaluate_scorer(self.make_scorer(), self.cases, self.item_popularity)
+        self.evaluation_seconds.append(time.perf_counter() - started)
+        for key in LOGGED_KEYS:
+            logs[f"val_{key}"] = metrics[key]
+        logger.info(
+            "Epoch %d: validation HR@20 %.2f%% MRR@20 %.2f%% (%d cases), loss %.4f; train %.0f s, validation %.0f s.",
+            epoch + 1, 100 * metrics["hr@20"], 100 * metrics["mrr@20"], metrics["cases"],
+            logs.get("loss", float("nan")), self.train_seconds[-1], self.evaluation_seconds[-1],
+        )

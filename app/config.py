@@ -210,6 +210,7 @@ CONFIGS = {
         steps_per_epoch=30,
         learning_rate=3e-3,
         patience=2,
+        use_category_match=True,
     ),
     # The session benchmark's ranker (stage 2, `app.session_training`), chosen on its validation split: a small
     # transformer over the prefix's last 20 views and a shortlist of 50 retrieved items plus the prefix's own,

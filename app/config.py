@@ -107,7 +107,7 @@ class TrainConfig(ModelConfig):
         "emb_size": 1, "num_layers": 1, "num_query_heads": 1, "num_key_value_heads": 1, "key_size": 1,
         "num_hashes": 1, "visitor_buckets": 2, "item_buckets": 2, "category_buckets": 2,
         "num_age_buckets": 2, "history_length": 1, "num_candidates": 1, "eval_list_length": 2,
-        "eval_max_lists": 0, "target_window_events": 1, "retrieved": 1, "batch_size": 1, "eval_batch_size": 1,
+        "eval_max_lists": 0, "target_window_events": 1, "same_category_negatives": 0, "retrieved": 1, "batch_size": 1, "eval_batch_size": 1,
         "epochs": 1, "steps_per_epoch": 1, "patience": 0, "steps_per_execution": 1, "seed": 0,
     }
     POSITIVE = ("learning_rate", "widening_factor", "max_age_hours", "logit_cap")
@@ -145,6 +145,7 @@ class TrainConfig(ModelConfig):
     eval_max_lists: int = 0
     target_window_events: int = 5
     popularity_alpha: float = 0.75
+    same_category_negatives: int = 0
     retrieved: int = 200
     # Training.
     batch_size: int = 128

@@ -240,7 +240,16 @@ def forward(params, config, inputs, dtype=jnp.float32):
             config.max_age_hours,
         )  # [B, C, 7]
         candidate_parts.append(match.astype(dtype))
-    candidates = jnp.concatenate(candidate_parts, axis=-1)  # [B, C, 3D (+ 7)]
+    if config.use_category_match:
+        category_match = candidate_history_match(
+            inputs["candidate_category_id"],
+            inputs["history_category_id"],
+            inputs["history_action"],
+            inputs["history_age_hours"],
+            config.max_age_hours,
+        )  # [B, C, 7]
+        candidate_parts.append(category_match.astype(dtype))
+    candidates = jnp.concatenate(candidate_parts, axis=-1)  # [B, C, 3D (+ 7) (+ 7)]
     candidates = _matmul(candidates, params["candidate_projection"], dtype)  # [B, C, D]
 
     h = jnp.concatenate([customer, history, candidates], axis=1)  # [B, T, D]

@@ -46,6 +46,7 @@ def training_batches(config, data):
             num_candidates=config.num_candidates,
             target_window_events=config.target_window_events,
             popularity_alpha=config.popularity_alpha,
+            same_category_negatives=config.same_category_negatives,
             seed=config.seed,
         )
     except ValueError as error:

@@ -19,6 +19,7 @@ def training_dataset(
     target_window_hours=None,
     popularity_alpha=DEFAULT_POPULARITY_ALPHA,
     min_history_events=1,
+    same_category_negatives=0,
     seed=0,
 ):
     """Endless `tf.data.Dataset` of `(features, labels [B, C, A], candidate_mask [B, C])` training batches.
@@ -34,6 +35,7 @@ def training_dataset(
         target_window_hours=target_window_hours,
         popularity_alpha=popularity_alpha,
         min_history_events=min_history_events,
+        same_category_negatives=same_category_negatives,
     )
     return examples.dataset(batch_size, seed=seed)
 

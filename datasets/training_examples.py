@@ -34,6 +34,8 @@ class TrainingExamples(CutExamples):
         target_window_hours: optional cap on the window's time span, counted from the cut event.
         popularity_alpha: negative sampling exponent, 0 uniform, 1 proportional to train popularity.
         min_history_events: events a visitor must have before a cut event (context included).
+        same_category_negatives: negatives per list drawn from the category of the list's first positive
+            (`NegativeSampler`'s `same_category`).
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class TrainingExamples(CutExamples):
         target_window_hours=None,
         popularity_alpha=DEFAULT_POPULARITY_ALPHA,
         min_history_events=1,
+        same_category_negatives=0,
     ):
         for name, value in (("num_candidates", num_candidates), ("target_window_events", target_window_events)):
             if int(value) != value or value < 1:
@@ -63,7 +66,7 @@ class TrainingExamples(CutExamples):
         self.target_window_events = target_window_events
         self.target_window_hours = target_window_hours
         self.popularity_alpha = popularity_alpha
-        self.sampler = NegativeSampler(catalog, popularity_alpha)
+        self.sampler = NegativeSampler(catalog, popularity_alpha, same_category=same_category_negatives)
         self.statistics = {"examples": 0, "positives": 0, "positives_truncated": 0, "fallback_rows": 0}
 
     def target_index(self, cuts, records):

@@ -36,6 +36,7 @@ def random_ranker(seed):
         "num_age_buckets": int(rng.choice([8, 32])),
         "logit_cap": float(rng.choice([0.5, 30.0])),
         "use_history_match": bool(seed % 2 == 0),
+        "use_category_match": seed in (1, 2),
     }
     keras.utils.set_random_seed(seed)
     model = PhoenixRanker(**kwargs)
@@ -51,6 +52,8 @@ def test_logits_match_keras(seed):
     # Re-interactions: the first candidate is the latest history item (where there is one).
     latest = features["history_item_id"][:, -1]  # [B]
     features["candidate_item_id"][:, 0] = np.where(latest > 0, latest, features["candidate_item_id"][:, 0])
+    # Category matches: the last candidate takes the category of the latest history event.
+    features["candidate_category_id"][:, -1] = features["history_category_id"][:, -1]
     expected = np.asarray(model.predict_on_batch(features))  # [B, C, 3]
     params = jax_reference.params_from_keras(model)
     actual = np.asarray(jax_reference.jit_forward(config)(params, features))  # [B, C, 3]

@@ -71,3 +71,29 @@ def test_fallback_fills_a_nearly_exhausted_catalog_then_pads():
     mask, _ = sampler.fill(short, np.array([0]), np.array([0]), np.array([5]), draw_with(np.random.default_rng(0)))
     assert sorted(short[0, mask[0]].tolist()) == [1, 2, 3, 4] and mask[0].sum() == 4
     assert np.all(short[0, ~mask[0]] == 0)
+
+
+def test_same_category_slots_draw_by_popularity_within_the_first_items_category():
+    # Items 1-6 in category 7 (views 1..6), items 7-9 in category 8 (too small for 2 draws), 10-12 unknown (0).
+    views = np.array([1, 2, 3, 4, 5, 6, 50, 50, 50, 90, 90, 90])
+    counts = np.zeros((12, 3), dtype=np.int64)
+    counts[:, 2] = views
+    categories = np.array([7] * 6 + [8] * 3 + [0] * 3)
+    catalog = ItemCatalog(item_id=np.arange(1, 13), category_id=categories, action_counts=counts)
+    sampler = NegativeSampler(catalog, 1.0, same_category=2)
+    num_rows = 30_000
+    candidates = np.zeros((num_rows, 5), dtype=np.int32)
+    candidates[:, 0] = np.where(np.arange(num_rows) % 3 == 0, 8, 1)  # a row's positive: item 8 or item 1
+    rows = np.arange(num_rows)
+    sampler.fill(candidates, np.ones(num_rows, int), rows, candidates[:, 0].copy(), draw_with(np.random.default_rng(2)))
+    in_seven = candidates[rows % 3 != 0]
+    # Slots 1-2 (the first two negatives): category 7 only, never the positive, following the views 2..6.
+    hard = in_seven[:, 1:3].ravel()
+    assert np.isin(hard, [2, 3, 4, 5, 6]).all()
+    frequency = np.bincount(hard, minlength=7)[2:] / hard.size
+    np.testing.assert_allclose(frequency, np.arange(2, 7) / 20, atol=0.03)
+    # The other slots, and every slot of rows whose category is too small, come from the whole catalog.
+    assert np.isin(in_seven[:, 3:], np.arange(7, 13)).mean() > 0.8
+    assert np.isin(candidates[rows % 3 == 0][:, 1:], np.arange(10, 13)).mean() > 0.5
+    with pytest.raises(ValueError, match="same_category"):
+        NegativeSampler(catalog, 1.0, same_category=-1)

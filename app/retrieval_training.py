@@ -17,6 +17,7 @@ from app.retrieval_evaluation import RECALL_KS, RetrievalQueries, baseline_recal
 from app.retrieval_model import ITEM_FEATURES, USER_FEATURES, RetrievalModel, user_feature_inputs
 from app.saved_runs import load_retriever
 from app.session_validation import SessionValidation, even_sample
+from app.timed_validation import TimedValidation
 from layers import SampledSoftmaxLogits
 from layers.mask_accidental_hits import MASKED_LOGIT
 
@@ -145,7 +146,7 @@ def session_retrieval_trainer(model, negatives):
     return keras.Model(inputs, logits, name="session_retrieval_trainer")
 
 
-class ValidationRecall(keras.callbacks.Callback):
+class ValidationRecall(TimedValidation):
     """Adds the exact full-catalogue `val_recall@K` of `model` to every epoch's logs, and times epochs.
 
     The numbers come from `app.retrieval_evaluation.model_recall`, the function
@@ -166,27 +167,14 @@ class ValidationRecall(keras.callbacks.Callback):
         self.catalog = catalog
         self.baselines = baselines
         self.batch_size = batch_size
-        self.train_seconds = []
-        self.evaluation_seconds = []
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        started = time.perf_counter()
-        self.train_seconds.append(started - self._started)
+    def validate(self, epoch, logs):
         recall = model_recall(self.retrieval_model, self.queries, self.catalog, RECALL_KS, self.batch_size)
-        self.evaluation_seconds.append(time.perf_counter() - started)
         for k in RECALL_KS:
             logs[f"val_recall@{k}"] = recall[f"recall@{k}"]
-        logger.info(
-            "Epoch %d: validation recall@200 %.4f (popularity %.4f, history_then_popularity %.4f), loss %.4f.",
-            epoch + 1,
-            recall["recall@200"],
-            self.baselines["popularity"]["recall@200"],
-            self.baselines["history_then_popularity"]["recall@200"],
-            logs.get("loss", float("nan")),
-        )
+        return (f"validation recall@200 {recall['recall@200']:.4f} (popularity "
+                f"{self.baselines['popularity']['recall@200']:.4f}, history_then_popularity "
+                f"{self.baselines['history_then_popularity']['recall@200']:.4f})")
 
 
 def train_retrieval(config, data, output_dir, run_name, data_flags=None):

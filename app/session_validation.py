@@ -1,15 +1,11 @@
 """Validation on the session benchmark while training: a fixed sample of cases, scored after every epoch."""
 
 import dataclasses
-import logging
-import time
 
-import keras
 import numpy as np
 
 from app.session_metrics import evaluate_scorer
-
-logger = logging.getLogger("app.session_validation")
+from app.timed_validation import TimedValidation
 
 LOGGED_KEYS = ("hr@10", "mrr@10", "hr@20", "mrr@20")
 
@@ -27,7 +23,7 @@ def even_sample(cases, count):
                                offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
 
 
-class SessionValidation(keras.callbacks.Callback):
+class SessionValidation(TimedValidation):
     """Adds the session benchmark's `val_hr@K` / `val_mrr@K` to every epoch's logs, and times epochs.
 
     The cases are ranked by a fresh `make_scorer()` over the model being
@@ -45,21 +41,10 @@ class SessionValidation(keras.callbacks.Callback):
         self.make_scorer = make_scorer
         self.cases = cases
         self.item_popularity = item_popularity
-        self.train_seconds = []
-        self.evaluation_seconds = []
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        started = time.perf_counter()
-        self.train_seconds.append(started - self._started)
+    def validate(self, epoch, logs):
         metrics = evaluate_scorer(self.make_scorer(), self.cases, self.item_popularity)
-        self.evaluation_seconds.append(time.perf_counter() - started)
         for key in LOGGED_KEYS:
             logs[f"val_{key}"] = metrics[key]
-        logger.info(
-            "Epoch %d: validation HR@20 %.2f%% MRR@20 %.2f%% (%d cases), loss %.4f; train %.0f s, validation %.0f s.",
-            epoch + 1, 100 * metrics["hr@20"], 100 * metrics["mrr@20"], metrics["cases"],
-            logs.get("loss", float("nan")), self.train_seconds[-1], self.evaluation_seconds[-1],
-        )
+        return (f"validation HR@20 {100 * metrics['hr@20']:.2f}% MRR@20 {100 * metrics['mrr@20']:.2f}% "
+                f"({metrics['cases']} cases)")

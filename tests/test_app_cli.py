@@ -1,68 +1,51 @@
-"""The commands users run, as subprocesses: fit, evaluate, recommend, resuming, and user errors."""
+"""The commands users run: fit, evaluate and recommend as subprocesses on runs fitted once per pytest run
+(`twin_run`, `slice_run` in conftest.py), a killed run that resumes, and user errors as one line."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
+from commands import REPO
+from commands import command_env
+from commands import one_error_line
+from commands import one_line_exit
+from commands import run_module
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "data" / "retailrocket-sample"
 REPORT_KEYS = {"ndcg@10", "hr@10", "mrr", "auc_transaction", "auc_addtocart", "auc_view", "lists"}
-SMOKE = ["--config", "smoke"]
-SLICE_FLAGS = ["--min_visitor_events", "2", "--min_item_events", "1"]
-
-pytestmark = pytest.mark.slow
 
 
-def run(module, *args, timeout=900, check=True):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO), "CI": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", module, *map(str, args)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check:
-        assert result.returncode == 0, f"{module} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return result
-
-
-def fit_and_evaluate(tmp_path, data_flags):
-    """Trains the smoke config, then checks the saved model reproduces its report in a new process."""
-    output = tmp_path / "models"
-    run("app.fit", *SMOKE, *data_flags, "--output_dir", output, "--run_name", "smoke")
-    report = json.loads((output / "smoke.json").read_text())
+def assert_evaluate_reproduces_the_report(fitted, tmp_path):
+    """`app.evaluate` on the saved file, in a new process, gives the report's figures for both splits."""
     evaluated = tmp_path / "evaluated.json"
-    result = run("app.evaluate", output / "smoke.keras", "--split", "both", "--json", evaluated)
+    result = run_module("app.evaluate", fitted.model_path, "--split", "both", "--json", evaluated)
     assert "reproduces the metrics" in result.stdout
     again = json.loads(evaluated.read_text())
     for split in ("validation", "test"):
-        assert again["metrics"][split]["model"] == report["metrics"][split]["model"]
-        assert again["metrics"][split]["baselines"] == report["metrics"][split]["baselines"]
-    return output, report
+        assert again["metrics"][split]["model"] == fitted.report["metrics"][split]["model"]
+        assert again["metrics"][split]["baselines"] == fitted.report["metrics"][split]["baselines"]
 
 
-def assert_ranking_printed(model_path, visitor, data_flags):
-    result = run("app.recommend", model_path, "--visitor", visitor, "--top", "5", *data_flags)
+def assert_ranking_printed(fitted, visitor):
+    result = run_module("app.recommend", fitted.model_path, "--visitor", visitor, "--top", "5", *fitted.data_flags)
     rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert len(rows) == 5, result.stdout
     scores = [float(row[-1]) for row in rows]
     assert scores == sorted(scores, reverse=True)
-    as_json = json.loads(run("app.recommend", model_path, "--visitor", visitor, "--json", *data_flags).stdout)
+    as_json = json.loads(run_module("app.recommend", fitted.model_path, "--visitor", visitor, "--json",
+                                    *fitted.data_flags).stdout)
     assert len(as_json["top"]) == 10 and as_json["candidates"] > 10
 
 
-def test_fit_evaluate_recommend_on_the_synthetic_twin(tmp_path, synthetic_data_dir, retail_rocket_synthetic):
-    data_flags = ["--dataset", "retail_rocket/synthetic", "--data_dir", synthetic_data_dir]
-    output, report = fit_and_evaluate(tmp_path, data_flags)
+# --- the synthetic twin: the smoke config trained to the end ---
+
+
+@pytest.mark.slow
+def test_fit_writes_its_files_and_a_report_that_beats_random_and_popularity(twin_run):
+    output, report = twin_run.output_dir, twin_run.report
     for suffix in (".keras", ".json", ".curves.png", ".comparison.png"):
         assert (output / f"smoke{suffix}").is_file()
     assert (output / "smoke" / "training_log.csv").is_file()
@@ -82,30 +65,53 @@ def test_fit_evaluate_recommend_on_the_synthetic_twin(tmp_path, synthetic_data_d
         for key in ("ndcg@10", "auc_transaction", "auc_addtocart", "auc_view"):
             margin = test["model"][key] - test["baselines"][baseline][key]
             assert margin >= 0.05, (key, baseline, test["model"][key], test["baselines"][baseline][key])
-    assert_ranking_printed(output / "smoke.keras", retail_rocket_synthetic.test.visitor_id[0], data_flags)
 
 
-def test_fit_evaluate_recommend_on_the_real_slice(tmp_path):
-    assert (SAMPLE / "events.csv").is_file(), f"The real Retail Rocket slice is missing at {SAMPLE}"
-    data_flags = [
-        "--dataset", "retail_rocket/full", "--manual_dir", SAMPLE, "--data_dir", tmp_path / "tfds", *SLICE_FLAGS,
-    ]
-    output, report = fit_and_evaluate(tmp_path, data_flags)
+@pytest.mark.slow
+def test_evaluate_reproduces_the_twin_report(twin_run, tmp_path):
+    assert_evaluate_reproduces_the_report(twin_run, tmp_path)
+
+
+@pytest.mark.slow
+def test_recommend_ranks_the_catalogue_for_a_twin_visitor(twin_run, retail_rocket_synthetic):
+    assert_ranking_printed(twin_run, retail_rocket_synthetic.test.visitor_id[0])
+
+
+@pytest.mark.slow
+def test_unknown_visitor_is_one_line(twin_run):
+    result = run_module("app.recommend", twin_run.model_path, "--visitor", "999999999", *twin_run.data_flags,
+                        check=False)
+    assert "Visitor 999999999 is not in" in one_error_line(result)
+
+
+# --- the real slice: a short run that built its data itself ---
+
+
+@pytest.mark.slow
+def test_fit_evaluate_recommend_on_the_real_slice(slice_run, tmp_path):
+    report = slice_run.report
     assert report["dataset"]["name"] == "retail_rocket/full_v2_i1"  # the filters name the build
     assert report["metrics"]["test"]["model"]["lists"] > 100
+    assert_evaluate_reproduces_the_report(slice_run, tmp_path)
     from datasets.loading import load_retail_rocket
 
-    data = load_retail_rocket("full", tmp_path / "tfds", SAMPLE, min_visitor_events=2, min_item_events=1)
-    assert_ranking_printed(output / "smoke.keras", data.test.visitor_id[0], data_flags)
+    data_dir = slice_run.data_flags[slice_run.data_flags.index("--data_dir") + 1]
+    manual_dir = slice_run.data_flags[slice_run.data_flags.index("--manual_dir") + 1]
+    data = load_retail_rocket("full", data_dir, manual_dir, min_visitor_events=2, min_item_events=1)
+    assert_ranking_printed(slice_run, data.test.visitor_id[0])
 
 
+# --- resuming: a run of its own, killed in its second epoch ---
+
+
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_backup(tmp_path, synthetic_data_dir):
     command = [
-        sys.executable, "-m", "app.fit", *SMOKE, "--epochs", "3", "--steps_per_epoch", "150",
-        "--dataset", "retail_rocket/synthetic", "--data_dir", str(synthetic_data_dir),
+        sys.executable, "-m", "app.fit", "--config", "smoke", "--epochs", "3", "--steps_per_epoch", "50",
+        "--eval_max_lists", "300", "--dataset", "retail_rocket/synthetic", "--data_dir", str(synthetic_data_dir),
         "--output_dir", str(tmp_path / "models"),
     ]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO), "CI": "1"}
+    env = command_env()
     first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 600
     finished_epochs = 0
@@ -131,26 +137,29 @@ def test_a_killed_run_resumes_from_its_backup(tmp_path, synthetic_data_dir):
     assert (tmp_path / "models" / f"{run_dir.name}.keras").is_file()
 
 
-def one_error_line(result):
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:") or "error:" in line]
-    assert lines, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[-1]
+# --- user errors: one line and exit 2, before any work (in this process: the command's own `main`) ---
 
 
-def test_user_errors_are_one_line(tmp_path):
-    line = one_error_line(run("app.evaluate", tmp_path / "missing.keras", check=False))
-    assert "No model file" in line
-    line = one_error_line(run("app.fit", "--config", "nope", check=False))
-    assert "Unknown config 'nope'" in line
-    line = one_error_line(run("app.fit", "--config", "smoke", "--no_such_field", "1", check=False))
-    assert "no_such_field" in line
+@pytest.mark.parametrize("argv, message", [
+    (["--config", "nope"], "Unknown config 'nope'"),
+    (["--config", "smoke", "--no_such_field", "1"], "no_such_field"),
+])
+def test_fit_refuses_unknown_configs_and_fields(argv, message, capsys):
+    from app import fit
+
+    assert message in one_line_exit(fit.main, argv, capsys)
+
+
+def test_files_that_are_not_rankers_of_this_project_are_one_line(tmp_path, capsys):
+    from app import evaluate
+    from app import recommend
+
+    assert "No model file" in one_line_exit(evaluate.main, [tmp_path / "missing.keras"], capsys)
     broken = tmp_path / "old.keras"
     with zipfile.ZipFile(broken, "w") as archive:
         archive.writestr("config.json", json.dumps({"class_name": "RankerFromTheFuture", "config": {}}))
         archive.writestr("metadata.json", json.dumps({"keras_version": "9.0.0"}))
-    line = one_error_line(run("app.recommend", broken, "--visitor", "1", check=False))
+    line = one_line_exit(recommend.main, [broken, "--visitor", "1"], capsys)
     assert "holds a RankerFromTheFuture model, not a PhoenixRanker" in line
     from_the_future = tmp_path / "future.keras"
     with zipfile.ZipFile(from_the_future, "w") as archive:
@@ -159,20 +168,5 @@ def test_user_errors_are_one_line(tmp_path):
             "config": {"emb_size": 8, "attention_kind": "from the future"},
         }))
         archive.writestr("metadata.json", json.dumps({"keras_version": "9.0.0"}))
-    line = one_error_line(run("app.recommend", from_the_future, "--visitor", "1", check=False))
+    line = one_line_exit(recommend.main, [from_the_future, "--visitor", "1"], capsys)
     assert "saved with Keras 9.0.0" in line and "incompatible version of this project" in line
-
-
-def test_unknown_visitor_is_one_line(tmp_path, synthetic_data_dir):
-    script = (
-        "import app.model, sys\n"
-        "from app.config import CONFIGS\n"
-        "app.model.PhoenixRanker(**CONFIGS['smoke'].model_kwargs()).save(sys.argv[1])\n"
-    )
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
-    subprocess.run([sys.executable, "-c", script, str(tmp_path / "m.keras")], cwd=REPO, env=env, check=True)
-    result = run(
-        "app.recommend", tmp_path / "m.keras", "--visitor", "999999999",
-        "--dataset", "retail_rocket/synthetic", "--data_dir", synthetic_data_dir, check=False,
-    )
-    assert "Visitor 999999999 is not in" in one_error_line(result)

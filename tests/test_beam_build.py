@@ -60,18 +60,19 @@ def test_the_twin_builds_the_same_with_beam(synthetic_data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_real_slice_builds_the_same_with_beam(tmp_path):
-    assert (SLICE_DIR / "events.csv").is_file(), f"The real slice is missing: expected {SLICE_DIR}/events.csv."
-    from datasets.loading import prepare_builder
+def test_the_real_slice_builds_the_same_with_beam(real_slice_data_dir, tmp_path):
+    from datasets.retail_rocket import make_builder
 
     filters = {"min_visitor_events": 2, "min_item_events": 1}
-    memory = prepare_builder("full", data_dir=tmp_path / "memory", manual_dir=SLICE_DIR, **filters)
+    memory = make_builder("full", data_dir=real_slice_data_dir, manual_dir=SLICE_DIR, **filters)
+    assert memory.is_prepared()
     beam = build_with_beam(beam_builder("full", tmp_path / "beam", **filters))
     assert_same_build(memory, beam)
     assert beam.info.metadata["raw"]["files"]["events.csv"]["lines_accounted_for"]
     assert len(beam.info.metadata["filter_iterations"]) == 2
 
 
+@pytest.mark.slow
 def test_filters_that_have_not_settled_stop_the_build(tmp_path):
     # The slice's filters settle in the second round: one round cannot show that nothing more would go.
     builder = beam_builder("full", tmp_path, filter_iterations=1, min_visitor_events=2, min_item_events=1)

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 WITHOUT_TENSORFLOW = (
     "import sys; sys.modules['tensorflow'] = sys.modules['tensorflow_datasets'] = None; "
@@ -18,6 +20,7 @@ def _positive_numbers(section, keys):
         assert section[key] > 0, (key, section[key])
 
 
+@pytest.mark.slow
 def test_bench_writes_the_documented_json(tmp_path):
     path = tmp_path / "bench.json"
     command = [

@@ -168,6 +168,7 @@ def test_no_candidates_and_bad_inputs(model, chunked):
         CachedRanker(model, chunk_size=0)
 
 
+@pytest.mark.slow
 def test_saved_model_loaded_in_a_fresh_process_gives_the_full_logits(model, tmp_path):
     inputs = random_inputs(np.random.default_rng(40), 50)
     path = tmp_path / "ranker.keras"

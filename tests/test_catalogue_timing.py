@@ -42,6 +42,7 @@ def test_top_items_orders_by_the_weighted_score():
     np.testing.assert_array_equal(catalogue_timing.top_items(logits, 9), [1, 3, 0, 2])
 
 
+@pytest.mark.slow
 def test_a_small_speedup_and_exhaustive_run():
     speedup = catalogue_timing.cached_speedup(SMALL, num_candidates=40, repeats=2)
     assert speedup["max_abs_logit_difference"] < 1e-5
@@ -54,6 +55,7 @@ def test_a_small_speedup_and_exhaustive_run():
     assert exhaustive["same_top_k"] and exhaustive["full_model"]["p50_ms"] > 0
 
 
+@pytest.mark.slow
 def test_the_catalogue_benchmark_reports_the_documented_keys():
     results = catalogue_timing.catalogue_timings(
         SMALL, RETRIEVAL_CONFIGS["smoke"], repeats=2, max_chunk_size=128, sizes=(300, 500), num_candidates=40,

@@ -4,11 +4,7 @@ cases 2 to 6; case 1, rows swallowed by a stray quote, is in `test_raw_file_faul
 
 import dataclasses
 import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -18,23 +14,14 @@ from app.cli import UserError
 from app.config import CONFIGS
 from app.model import PhoenixRanker
 from app.saved_runs import load_ranker
+from commands import SAMPLE
+from commands import error_lines
+from commands import fit_once
+from commands import one_line_exit
+from commands import run_module
 from datasets.loading import StaleBuildError, prepare_builder
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "data" / "retailrocket-sample"
 SLICE_FILTERS = {"min_visitor_events": 2, "min_item_events": 1}
-
-
-def run(module, *args, timeout=600):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO), "CI": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True,
-        timeout=timeout,
-    )
-
-
-def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
 @pytest.fixture
@@ -55,6 +42,7 @@ def drop_last_lines(path, count):
 # Case 2: a build is reused only while its raw files are the same.
 
 
+@pytest.mark.slow
 def test_a_changed_file_makes_the_build_stale(tmp_path, manual_copy):
     data_dir = tmp_path / "tfds"
     arguments = dict(config="full", data_dir=data_dir, manual_dir=manual_copy, **SLICE_FILTERS)
@@ -66,17 +54,8 @@ def test_a_changed_file_makes_the_build_stale(tmp_path, manual_copy):
     drop_last_lines(manual_copy / "events.csv", 100)
     with pytest.raises(StaleBuildError, match=r"events\.csv changed \(2,133,462 -> .* --rebuild_data"):
         prepare_builder(**arguments, if_stale="error")
-    rebuilt = prepare_builder(**arguments)  # "rebuild", what app.fit does
-    assert rebuilt.info.metadata["raw"]["files"]["events.csv"]["rows"] == rows - 100
-    assert prepare_builder(**arguments, if_stale="error").info.metadata["source_files"] == (
-        rebuilt.info.metadata["source_files"]
-    )
 
-
-@pytest.mark.slow
-def test_evaluate_stops_on_a_stale_build_and_names_the_file_and_the_flag(tmp_path, manual_copy):
-    data_dir = tmp_path / "tfds"
-    prepare_builder(config="full", data_dir=data_dir, manual_dir=manual_copy, **SLICE_FILTERS)
+    # `app.evaluate` stops on the stale build, naming the file and the flag.
     config = CONFIGS["smoke"]
     model_path = tmp_path / "ranker.keras"
     PhoenixRanker(**config.model_kwargs()).save(model_path)
@@ -84,12 +63,17 @@ def test_evaluate_stops_on_a_stale_build_and_names_the_file_and_the_flag(tmp_pat
              **SLICE_FILTERS}
     model_path.with_suffix(".json").write_text(json.dumps({"config": dataclasses.asdict(config),
                                                            "data_flags": flags}))
-    drop_last_lines(manual_copy / "events.csv", 10)
-    result = run("app.evaluate", model_path)
+    result = run_module("app.evaluate", model_path, check=False)
     assert result.returncode == 2, result.stderr[-2000:]
     (line,) = error_lines(result)
     assert "events.csv changed" in line and "--rebuild_data" in line
     assert "Traceback" not in result.stderr
+
+    rebuilt = prepare_builder(**arguments)  # "rebuild", what app.fit does
+    assert rebuilt.info.metadata["raw"]["files"]["events.csv"]["rows"] == rows - 100
+    assert prepare_builder(**arguments, if_stale="error").info.metadata["source_files"] == (
+        rebuilt.info.metadata["source_files"]
+    )
 
 
 # Case 3: every number checked before any work; a loss that stops being finite ends the run cleanly.
@@ -97,20 +81,20 @@ def test_evaluate_stops_on_a_stale_build_and_names_the_file_and_the_flag(tmp_pat
 
 @pytest.mark.parametrize("flag, value", [("--learning_rate", "nan"), ("--weight_decay", "inf"),
                                          ("--popularity_alpha", "-1"), ("--learning_rate", "0")])
-def test_bad_numbers_are_refused_before_any_work(tmp_path, flag, value):
-    result = run("app.fit", "--config", "smoke", flag, value, "--output_dir", tmp_path / "out", timeout=120)
-    assert result.returncode == 2
-    (line,) = error_lines(result)
-    assert f"Received: {flag[2:]}=" in line
+def test_bad_numbers_are_refused_before_any_work(tmp_path, flag, value, capsys):
+    from app import fit
+
+    line = one_line_exit(fit.main, ["--config", "smoke", flag, value, "--output_dir", tmp_path / "out"], capsys)
+    assert line.startswith("error: ") and f"Received: {flag[2:]}=" in line
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
 def test_a_non_finite_loss_stops_training_and_leaves_no_model(tmp_path, synthetic_data_dir):
     output = tmp_path / "out"
-    result = run(
+    result = run_module(
         "app.fit", "--config", "smoke", "--dataset", "retail_rocket/synthetic", "--data_dir", synthetic_data_dir,
-        "--transaction_weight", "1e38", "--output_dir", output, "--run_name", "diverged",
+        "--transaction_weight", "1e38", "--output_dir", output, "--run_name", "diverged", check=False,
     )
     assert result.returncode == 2, result.stderr[-2000:]
     (line,) = error_lines(result)
@@ -143,15 +127,14 @@ def test_model_files_that_are_not_rankers_get_distinct_one_line_errors(tmp_path)
     assert isinstance(load_ranker(ranker), PhoenixRanker)
 
 
-def test_evaluate_refuses_another_kind_of_model_before_loading_data(tmp_path):
+def test_evaluate_refuses_another_kind_of_model_before_loading_data(tmp_path, capsys):
+    from app import evaluate
+
     other = tmp_path / "other.keras"
     keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]).save(other)
     data_dir = tmp_path / "tfds"
-    result = run("app.evaluate", other, "--dataset", "retail_rocket/synthetic", "--data_dir", data_dir,
-                 timeout=120)
-    assert result.returncode == 2
-    (line,) = error_lines(result)
-    assert "holds a Sequential model, not a PhoenixRanker" in line
+    argv = [other, "--dataset", "retail_rocket/synthetic", "--data_dir", data_dir]
+    assert "holds a Sequential model, not a PhoenixRanker" in one_line_exit(evaluate.main, argv, capsys)
     assert not data_dir.exists()  # refused before any data was built or read
 
 
@@ -159,19 +142,11 @@ def test_evaluate_refuses_another_kind_of_model_before_loading_data(tmp_path):
 
 
 @pytest.mark.slow
-def test_metrics_are_identical_whether_the_data_was_built_now_or_earlier(tmp_path):
-    data_dir = tmp_path / "tfds"
-    command = ["--config", "smoke", "--dataset", "retail_rocket/full", "--manual_dir", SAMPLE, "--data_dir",
-               data_dir, "--min_visitor_events", "2", "--min_item_events", "1", "--epochs", "1",
-               "--steps_per_epoch", "5", "--eval_max_lists", "300", "--output_dir", tmp_path / "out"]
-    reports = []
-    assert not data_dir.exists()  # the first run builds the data in its own process, the second reuses it
-    for run_name in ("built_now", "built_earlier"):
-        result = run("app.fit", *command, "--run_name", run_name)
-        assert result.returncode == 0, result.stderr[-3000:]
-        reports.append(json.loads((tmp_path / "out" / f"{run_name}.json").read_text()))
-    assert reports[0]["metrics"] == reports[1]["metrics"]
-    logs = [(tmp_path / "out" / name / "training_log.csv").read_text() for name in ("built_now", "built_earlier")]
+def test_metrics_are_identical_whether_the_data_was_built_now_or_earlier(slice_run):
+    # `slice_run` built its data in its own process, from a new data dir; the same command now reuses that build.
+    again = fit_once(slice_run.output_dir, "built_earlier", slice_run.data_flags, slice_run.fit_flags)
+    assert again.report["metrics"] == slice_run.report["metrics"]
+    logs = [(run.output_dir / run.name / "training_log.csv").read_text() for run in (slice_run, again)]
     assert logs[0] == logs[1]
 
 
@@ -182,8 +157,8 @@ def test_missing_files_give_one_message_and_leave_nothing_behind(tmp_path):
     empty = tmp_path / "manual"
     empty.mkdir()
     data_dir, output = tmp_path / "tfds", tmp_path / "out"
-    result = run("app.fit", "--config", "smoke", "--dataset", "retail_rocket/full", "--manual_dir", empty,
-                 "--data_dir", data_dir, "--output_dir", output, timeout=120)
+    result = run_module("app.fit", "--config", "smoke", "--dataset", "retail_rocket/full", "--manual_dir", empty,
+                        "--data_dir", data_dir, "--output_dir", output, timeout=120, check=False)
     assert result.returncode == 2
     assert result.stderr.count("Retail Rocket raw files not found") == 1, result.stderr
     assert not output.exists()

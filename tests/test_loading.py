@@ -14,14 +14,10 @@ SLICE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "re
 
 
 @pytest.fixture(scope="module")
-def real_slice(tmp_path_factory):
+def real_slice(real_slice_data_dir):
     """The shared real slice, prepared with filters 2 (visitors) and 1 (items)."""
-    assert (SLICE_DIR / "events.csv").is_file(), (
-        f"The real Retail Rocket slice is missing: expected {SLICE_DIR}/events.csv and item_properties.csv "
-        "(the shared folder beside the repository)."
-    )
-    data_dir = tmp_path_factory.mktemp("tfds_slice")
-    arguments = dict(config="full", data_dir=data_dir, manual_dir=SLICE_DIR, min_visitor_events=2, min_item_events=1)
+    arguments = dict(config="full", data_dir=real_slice_data_dir, manual_dir=SLICE_DIR, min_visitor_events=2,
+                     min_item_events=1)
     return load_retail_rocket(**arguments), prepare_builder(**arguments)
 
 

@@ -99,6 +99,7 @@ def test_permuting_candidates_permutes_logits(model):
     )
 
 
+@pytest.mark.slow
 def test_100_candidates_at_once_equal_chunks_of_16(model):
     inputs = random_inputs(np.random.default_rng(4), batch=2, candidates=100)
     whole = logits(model, inputs)
@@ -161,6 +162,7 @@ def sgd_step(inputs, labels, **options):
     return before, {weight.path: keras.ops.convert_to_numpy(weight) for weight in model.weights}
 
 
+@pytest.mark.slow
 def test_the_rows_penalty_pulls_only_the_looked_up_rows_towards_zero_in_a_training_step():
     rng = np.random.default_rng(13)
     inputs = random_inputs(rng, batch=8)
@@ -194,6 +196,7 @@ def fitted(**options):
     return model.get_weights(), losses
 
 
+@pytest.mark.slow
 def test_a_seeded_regularised_fit_reproduces():
     weights, losses = fitted(**REGULARISERS)
     again_weights, again_losses = fitted(**REGULARISERS)
@@ -234,6 +237,7 @@ def test_without_visitor_embedding_the_visitor_changes_nothing(model):
     [{}, dict(REGULARISERS, use_visitor_embedding=False, use_category_match=True)],
     ids=["defaults", "every_option"],
 )
+@pytest.mark.slow
 def test_saved_model_loads_in_a_fresh_process(model, tmp_path, options):
     if options:
         keras.utils.set_random_seed(0)
@@ -298,10 +302,12 @@ def _fit_lowers_loss(dtype=None):
     assert np.isfinite(after) and after < before, (before, after)
 
 
+@pytest.mark.slow
 def test_one_jitted_fit_lowers_the_loss():
     _fit_lowers_loss()
 
 
+@pytest.mark.slow
 def test_fit_under_mixed_bfloat16_keeps_logits_and_loss_float32():
     _fit_lowers_loss("mixed_bfloat16")
     model = PhoenixRanker(**TINY, dtype="mixed_bfloat16")

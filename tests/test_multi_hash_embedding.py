@@ -107,6 +107,7 @@ def test_any_integer_dtype_gives_the_same_buckets():
     keras.backend.backend() == "tensorflow",
     reason="this process is the TensorFlow run; the numpy reference still runs",
 )
+@pytest.mark.slow
 def test_buckets_match_tensorflow_backend():
     ids = np.concatenate([random_ids(2_000, seed=3), EDGE_IDS])
     script = (

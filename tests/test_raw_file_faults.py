@@ -362,6 +362,7 @@ def test_files_concatenated_twice(tmp_path):
     _check(data, EVENTS, expected)
 
 
+@pytest.mark.slow
 def test_stray_quote_through_the_tfds_builder(tmp_path):
     """The build's metadata carries the exact accounting of a corrupted slice."""
     from datasets.retail_rocket import make_builder
@@ -393,6 +394,7 @@ def test_stray_quote_through_the_tfds_builder(tmp_path):
 @settings(max_examples=25, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
+@pytest.mark.slow
 def test_random_faults_anywhere(tmp_path_factory, data):
     """Random faults on random rows of both files: the counts, examples and kept rows follow from the faults."""
     directory = tmp_path_factory.mktemp("random")

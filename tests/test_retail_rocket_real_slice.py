@@ -13,22 +13,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SLICE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "retailrocket-sample"
 
 
-def _require_slice():
-    if not (SLICE_DIR / "events.csv").exists():
-        pytest.fail(f"The real Retail Rocket slice is missing: expected {SLICE_DIR}/events.csv and "
-                    "item_properties.csv (the shared read-only data beside the repo).")
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    _require_slice()
+def built(real_slice_data_dir):
     import tensorflow_datasets as tfds
 
     from datasets.retail_rocket import make_builder
 
-    builder = make_builder("full", data_dir=tmp_path_factory.mktemp("tfds"), manual_dir=SLICE_DIR,
-                           min_visitor_events=2, min_item_events=1)
-    builder.download_and_prepare()
+    builder = make_builder("full", data_dir=real_slice_data_dir, manual_dir=SLICE_DIR, min_visitor_events=2,
+                           min_item_events=1)
+    assert builder.is_prepared()
     records = {split: list(tfds.as_numpy(builder.as_dataset(split=split))) for split in ("train", "validation",
                                                                                        "test")}
     return builder, records

@@ -100,6 +100,7 @@ def test_get_config_is_the_constructor_arguments(model):
     assert rebuilt.get_config() == config and rebuilt.count_params() == model.count_params()
 
 
+@pytest.mark.slow
 def test_keras_file_loads_in_a_fresh_process_with_identical_embeddings(model, tmp_path):
     features = history_features()
     item_id, category_id = np.arange(1, 60, dtype="int32"), np.arange(1, 60, dtype="int32") % 7
@@ -245,6 +246,7 @@ def test_session_model_config_round_trip(session_model):
         RetrievalModel(**{**kwargs, "dropout_rate": 1.0})
 
 
+@pytest.mark.slow
 def test_session_model_file_loads_in_a_fresh_process(session_model, tmp_path):
     features = session_features([[0, 0, 4, 9], [1, 2, 3, 4]])
     item_id = np.arange(1, 50, dtype="int32")

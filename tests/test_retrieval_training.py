@@ -174,6 +174,7 @@ def test_warmup_cosine_schedule_rises_then_decays_to_five_percent():
     assert isinstance(optimizer, keras.optimizers.AdamW) and optimizer.weight_decay == config.weight_decay
 
 
+@pytest.mark.slow
 def test_tiny_session_fit_lowers_the_loss_and_beats_popularity():
     sessions = repeating_sessions()
     training, validation = sessions.select(0, 250), sessions.select(250, 300)

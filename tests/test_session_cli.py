@@ -1,27 +1,14 @@
 """The session benchmark's two commands end to end, as subprocesses, on a few thousand real training sessions."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SESSIONS = REPO.parent / "shared" / "data" / "retailrocket-sessions"
+from commands import SESSIONS
+from commands import run_module
 METHODS = {"retrieval", "popularity", "transitions", "sknn", "vsknn"}
 KEYS = {"hr@10", "mrr@10", "hr@20", "mrr@20", "cases"}
 
 pytestmark = pytest.mark.slow
-
-
-def run(module, *args, timeout=900):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "CI": "1"}
-    result = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=timeout)
-    assert result.returncode == 0, f"{module} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return result
 
 
 def first_sessions(count, folder):
@@ -45,7 +32,7 @@ def test_fit_then_evaluate_on_test_cases_and_validation(tmp_path):
     manual = first_sessions(3_000, tmp_path / "manual")
     output = tmp_path / "out"
     common = ["--manual_dir", manual, "--data_dir", tmp_path / "tfds"]
-    run("app.fit", "--config", "sessions_smoke", *common, "--output_dir", output, "--run_name", "bench")
+    run_module("app.fit", "--config", "sessions_smoke", *common, "--output_dir", output, "--run_name", "bench")
     for suffix in (".keras", ".retrieval.keras", ".json"):
         assert (output / f"bench{suffix}").is_file()
     report = json.loads((output / "bench.json").read_text())
@@ -56,7 +43,7 @@ def test_fit_then_evaluate_on_test_cases_and_validation(tmp_path):
     scored = []
     for attempt in ("first", "again"):
         path = tmp_path / f"{attempt}.json"
-        result = run("app.evaluate", output / "bench.keras", "--retriever", output / "bench.retrieval.keras",
+        result = run_module("app.evaluate", output / "bench.keras", "--retriever", output / "bench.retrieval.keras",
                      "--test_cases", cases, "--json", path, *common)
         assert "vsknn" in result.stdout
         scored.append(json.loads(path.read_text()))
@@ -64,5 +51,5 @@ def test_fit_then_evaluate_on_test_cases_and_validation(tmp_path):
     assert scored[0]["metrics"] == scored[1]["metrics"]  # the same command gives the same figures
 
     path = tmp_path / "validation.json"
-    run("app.evaluate", output / "bench.keras", "--split", "validation", "--json", path, *common)
+    run_module("app.evaluate", output / "bench.keras", "--split", "validation", "--json", path, *common)
     assert json.loads(path.read_text())["metrics"]["validation"] == report["metrics"]["validation"]

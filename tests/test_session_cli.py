@@ -5,6 +5,7 @@ import json
 import pytest
 from commands import SESSIONS
 from commands import run_module
+
 METHODS = {"retrieval", "popularity", "transitions", "sknn", "vsknn"}
 KEYS = {"hr@10", "mrr@10", "hr@20", "mrr@20", "cases"}
 
@@ -44,7 +45,7 @@ def test_fit_then_evaluate_on_test_cases_and_validation(tmp_path):
     for attempt in ("first", "again"):
         path = tmp_path / f"{attempt}.json"
         result = run_module("app.evaluate", output / "bench.keras", "--retriever", output / "bench.retrieval.keras",
-                     "--test_cases", cases, "--json", path, *common)
+                            "--test_cases", cases, "--json", path, *common)
         assert "vsknn" in result.stdout
         scored.append(json.loads(path.read_text()))
     check_entry(scored[0]["metrics"]["test_cases"], 3)

@@ -5,15 +5,13 @@ The builds here use 4 shards and 3 filter rounds (the defaults, 64 and 8, are fo
 each shard of each step costs time). Needs the `beam` extra (`pip install -e ".[beam]"`), which `.ci/run` installs.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from commands import SAMPLE
 
 pytest.importorskip("apache_beam", reason="the Beam build needs the beam extra: pip install -e '.[beam]'")
 
-SLICE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "retailrocket-sample"
 SPLITS = ("train", "validation", "test")
 
 
@@ -22,7 +20,7 @@ def beam_builder(config, data_dir, filter_iterations=3, **filters):
     from datasets.retail_rocket import make_builder
     from datasets.retail_rocket.retail_rocket_dataset_builder import Builder
 
-    manual_dir = SLICE_DIR if config == "full" else None
+    manual_dir = SAMPLE if config == "full" else None
     named = make_builder(config, data_dir=data_dir, manual_dir=manual_dir, **filters)
     return Builder(config=named.builder_config, data_dir=data_dir, manual_dir=manual_dir, beam_shards=4,
                    beam_filter_iterations=filter_iterations)
@@ -64,7 +62,7 @@ def test_the_real_slice_builds_the_same_with_beam(real_slice_data_dir, tmp_path)
     from datasets.retail_rocket import make_builder
 
     filters = {"min_visitor_events": 2, "min_item_events": 1}
-    memory = make_builder("full", data_dir=real_slice_data_dir, manual_dir=SLICE_DIR, **filters)
+    memory = make_builder("full", data_dir=real_slice_data_dir, manual_dir=SAMPLE, **filters)
     assert memory.is_prepared()
     beam = build_with_beam(beam_builder("full", tmp_path / "beam", **filters))
     assert_same_build(memory, beam)

@@ -1,22 +1,20 @@
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from commands import SAMPLE
 
 from datasets.actions import ACTION_IDS
 from datasets.event_store import EVENT_FIELDS, SPLITS, EventStore
 from datasets.loading import load_retail_rocket, prepare_builder
 from datasets.pipeline import TrainingExamples, evaluation_lists
 
-SLICE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "retailrocket-sample"
-
 
 @pytest.fixture(scope="module")
 def real_slice(real_slice_data_dir):
     """The shared real slice, prepared with filters 2 (visitors) and 1 (items)."""
-    arguments = dict(config="full", data_dir=real_slice_data_dir, manual_dir=SLICE_DIR, min_visitor_events=2,
+    arguments = dict(config="full", data_dir=real_slice_data_dir, manual_dir=SAMPLE, min_visitor_events=2,
                      min_item_events=1)
     return load_retail_rocket(**arguments), prepare_builder(**arguments)
 
@@ -84,7 +82,7 @@ def test_real_slice_events_come_from_the_csv_and_split_per_visitor(real_slice):
     data, _ = real_slice
     assert data.name == "retail_rocket/full_v2_i1"
     assert_consistent_splits(data)
-    raw = pd.read_csv(SLICE_DIR / "events.csv")
+    raw = pd.read_csv(SAMPLE / "events.csv")
     raw_events = set(zip(raw["visitorid"], raw["itemid"], raw["event"].map(ACTION_IDS), raw["timestamp"]))
     seen = set()
     for split in SPLITS:

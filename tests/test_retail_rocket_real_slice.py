@@ -2,15 +2,13 @@
 and the record-level invariants of that build."""
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from commands import SAMPLE
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-SLICE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "retailrocket-sample"
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +17,7 @@ def built(real_slice_data_dir):
 
     from datasets.retail_rocket import make_builder
 
-    builder = make_builder("full", data_dir=real_slice_data_dir, manual_dir=SLICE_DIR, min_visitor_events=2,
+    builder = make_builder("full", data_dir=real_slice_data_dir, manual_dir=SAMPLE, min_visitor_events=2,
                            min_item_events=1)
     assert builder.is_prepared()
     records = {split: list(tfds.as_numpy(builder.as_dataset(split=split))) for split in ("train", "validation",
@@ -29,7 +27,7 @@ def built(real_slice_data_dir):
 
 def _independent_expectation():
     """Counts written from the rules, with pandas only: dedupe, filter until stable, split 80/10/10 per visitor."""
-    events = pd.read_csv(SLICE_DIR / "events.csv").drop_duplicates()
+    events = pd.read_csv(SAMPLE / "events.csv").drop_duplicates()
     while True:
         size = len(events)
         events = events[events.groupby("visitorid")["itemid"].transform("size") >= 2]
@@ -67,7 +65,7 @@ def test_counts_match_independent_computation(built):
 
 def test_categories_come_from_the_slice(built):
     builder, records = built
-    properties = pd.read_csv(SLICE_DIR / "item_properties.csv")
+    properties = pd.read_csv(SAMPLE / "item_properties.csv")
     category_of = dict(zip(properties["itemid"], properties["value"]))
     events = records["test"]
     items = np.concatenate([r["events"]["item_id"] for r in events])

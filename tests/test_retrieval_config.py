@@ -1,4 +1,4 @@
-"""Retrieval configs: JSON round trips, the model's arguments, clear refusals."""
+"""Retrieval configs: JSON round trips, the sessions presets, clear refusals."""
 
 import dataclasses
 
@@ -6,19 +6,11 @@ import pytest
 
 from app.config import ConfigError
 from app.retrieval_config import RETRIEVAL_CONFIGS, RetrievalConfig, named_retrieval_config
-from app.retrieval_model import RetrievalModel
 
 
 @pytest.mark.parametrize("name", sorted(RETRIEVAL_CONFIGS))
 def test_json_round_trip(name):
     assert RetrievalConfig.from_json(RETRIEVAL_CONFIGS[name].to_json()) == RETRIEVAL_CONFIGS[name]
-
-
-def test_model_kwargs_are_the_models_constructor_arguments():
-    config = named_retrieval_config("smoke")
-    model = RetrievalModel(**config.model_kwargs())
-    assert {key: model.get_config()[key] for key in config.model_kwargs()} == config.model_kwargs()
-    assert set(config.model_kwargs()) <= {field.name for field in dataclasses.fields(RetrievalConfig)}
 
 
 @pytest.mark.parametrize(
@@ -54,9 +46,3 @@ def test_sessions_presets_build_a_model_that_can_train_on_every_position():
         assert not config.use_age_embedding and not config.normalize and config.item_bias and config.tied_item_tower
         assert config.batch_tokens >= config.history_length
 
-
-def test_default_config_keeps_the_models_former_behaviour():
-    """The options added for sessions default to what the model did before them."""
-    config = RETRIEVAL_CONFIGS["default"]
-    assert (config.use_age_embedding, config.normalize, config.item_bias, config.tied_item_tower,
-            config.dropout_rate, config.learning_rate_schedule) == (True, True, False, False, 0.0, "constant")

@@ -85,22 +85,6 @@ def test_keras_rs_remove_accidental_hits_changes_nothing():
     assert ours[0, 1] == MASKED_LOGIT and ours[1, 1] == MASKED_LOGIT
 
 
-def test_keras_rs_remove_accidental_hits_reads_the_positive_id_of_row_0(monkeypatch):
-    """With its additive constant made visible, keras-rs flags row 1 by an id from row 0 (keras-rs PR #206)."""
-    from keras_rs.src.layers.retrieval import remove_accidental_hits
-
-    monkeypatch.setattr(remove_accidental_hits, "SMALLEST_FLOAT", 1.0)
-    logits = np.zeros((2, 3), "float32")
-    labels = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], "float32")
-    ids = np.array([[4, 4, 6], [6, 9, 9]], "int32")  # row 1's positive is item 9, its accidental hit column 1
-    flagged = ops.convert_to_numpy(keras_rs.layers.RemoveAccidentalHits()(logits, labels, ids))
-    # Row 1's positive column is 2, and keras-rs reads the flattened ids at 2: item 6, row 0's. So row 1 flags
-    # item 6 (column 0) and misses its real accidental hit, item 9 (column 1); labels get -1.
-    np.testing.assert_array_equal(flagged, [[0, 1, 0], [1, 0, -1]])
-    ours = ops.convert_to_numpy(MaskAccidentalHits()(logits, labels, ids))
-    np.testing.assert_array_equal(ours == MASKED_LOGIT, [[False, True, False], [False, True, False]])
-
-
 def test_sampled_softmax_loss_matches_numpy(sampled_batch):
     layer = SampledSoftmaxLogits(temperature=0.1)
     logits = layer(**sampled_batch)

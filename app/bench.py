@@ -34,7 +34,7 @@ import keras
 import numpy as np
 
 from app import jax_reference
-from app.cli import UserError
+from app.errors import UserError
 from app.cli import exits_cleanly_on_user_error
 from app.cli import setup_logging
 from app.config import CONFIGS, named_config

@@ -5,13 +5,10 @@ import functools
 import logging
 import sys
 
-from app.config import ConfigError
+from app.errors import ConfigError
+from app.errors import UserError
 
 LOG_FORMAT = "%(asctime)s | %(name)s | %(levelname)s | %(message)s"
-
-
-class UserError(Exception):
-    """A mistake the user can fix (a missing file, an unknown visitor): one line, no traceback."""
 
 
 def setup_logging(level=logging.INFO):

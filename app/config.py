@@ -7,11 +7,8 @@ import json
 import math
 from dataclasses import dataclass
 
+from app.errors import ConfigError
 from app.model import PhoenixRanker
-
-
-class ConfigError(ValueError):
-    """An unknown config name or field."""
 
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")

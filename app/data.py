@@ -1,7 +1,7 @@
 """Which Retail Rocket build a command uses, and loading it with user errors as one line."""
 
 import logging
-from app.cli import UserError
+from app.errors import UserError
 
 logger = logging.getLogger("app.data")
 

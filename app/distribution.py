@@ -28,7 +28,7 @@ import os
 
 import keras
 
-from app.cli import UserError
+from app.errors import UserError
 
 logger = logging.getLogger("app.distribution")
 

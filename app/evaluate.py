@@ -27,7 +27,7 @@ import numpy as np
 
 from app.catalogue_evaluation import catalogue_queries
 from app.catalogue_evaluation import evaluate_catalogue
-from app.cli import UserError
+from app.errors import UserError
 from app.cli import add_data_flags
 from app.cli import add_rebuild_flag
 from app.cli import exits_cleanly_on_user_error

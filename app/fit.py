@@ -25,7 +25,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from app.cli import UserError
+from app.errors import UserError
 from app.cli import add_data_flags
 from app.cli import add_distribution_flag
 from app.cli import exits_cleanly_on_user_error

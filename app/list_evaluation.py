@@ -6,7 +6,7 @@ import numpy as np
 
 from app.actions import numpy_probabilities_and_scores
 from app.baselines import action_weighted_popularity, history_recency_scores, popularity_scores, random_scores
-from app.cli import UserError
+from app.errors import UserError
 from app.list_metrics import score_lists
 from app.report import with_relative_differences
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.cli import UserError
+from app.errors import UserError
 from app.cli import add_data_flags
 from app.cli import add_rebuild_flag
 from app.cli import exits_cleanly_on_user_error

@@ -3,7 +3,8 @@
 import dataclasses
 from dataclasses import dataclass
 
-from app.config import ConfigError, ModelConfig
+from app.config import ModelConfig
+from app.errors import ConfigError
 from app.retrieval_model import RetrievalModel
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 from keras import ops
 
-from app.cli import UserError
+from app.errors import UserError
 from app.list_evaluation import dataset_entry
 from app.report import write_report
 from app.retrieval_evaluation import RECALL_KS, RetrievalQueries, baseline_recalls, model_recall

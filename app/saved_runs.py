@@ -8,8 +8,8 @@ from pathlib import Path
 import keras
 
 import app.model  # noqa: F401  (registers the ranker, its layers, loss and metrics for loading)
-from app.cli import UserError
-from app.config import ConfigError
+from app.errors import UserError
+from app.errors import ConfigError
 from app.config import TrainConfig
 from app.data import DATA_FLAG_NAMES
 from app.retrieval_model import ITEM_FEATURES, USER_FEATURES

@@ -21,7 +21,7 @@ import time
 import keras
 import numpy as np
 
-from app.cli import UserError
+from app.errors import UserError
 from app.list_evaluation import dataset_entry
 from app.list_softmax_loss import ListSoftmaxCrossEntropy
 from app.model import PhoenixRanker

@@ -2,7 +2,7 @@
 
 import keras
 
-from app.cli import UserError
+from app.errors import UserError
 from app.loss import WeightedActionCrossEntropy
 from app.metrics import training_metrics
 from app.model import PhoenixRanker

@@ -16,7 +16,7 @@ import time
 
 import keras
 
-from app.cli import UserError
+from app.errors import UserError
 from app.distribution import applied, describe, make_distribution
 from app.epoch_evaluation import TRAINING_LISTS_PREFIX, VALIDATION_PREFIX, EpochListMetrics
 from app.list_evaluation import dataset_entry, evaluate_all

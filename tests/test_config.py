@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from app.config import CONFIGS
-from app.config import ConfigError
+from app.errors import ConfigError
 from app.config import TrainConfig
 from app.config import add_config_flags
 from app.config import config_from_args

@@ -193,7 +193,7 @@ def test_none_is_one_device_and_every_mode_is_described():
     ("eval_batch_size", 32, "`eval_batch_size` must differ from `batch_size`"),
 ])
 def test_configs_that_do_not_split_evenly_are_refused(field, value, expected):
-    from app.cli import UserError
+    from app.errors import UserError
     from app.distribution import check_divisible
 
     check_divisible(smoke_config(), 2)
@@ -202,7 +202,7 @@ def test_configs_that_do_not_split_evenly_are_refused(field, value, expected):
 
 
 def test_bad_modes_and_process_counts_are_user_errors(monkeypatch):
-    from app.cli import UserError
+    from app.errors import UserError
     from app.distribution import NUM_PROCESSES_VARIABLE, initialize_hosts, make_distribution
 
     with pytest.raises(UserError, match="Received: distribution='pipeline'"):

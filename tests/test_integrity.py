@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from app.cli import UserError
+from app.errors import UserError
 from app.config import CONFIGS
 from app.model import PhoenixRanker
 from app.saved_runs import load_ranker

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from app.config import ConfigError
+from app.errors import ConfigError
 from app.retrieval_config import RETRIEVAL_CONFIGS, RetrievalConfig, named_retrieval_config
 
 

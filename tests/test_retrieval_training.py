@@ -86,7 +86,7 @@ def test_tiny_fit_on_the_synthetic_twin(retail_rocket_synthetic, tmp_path):
 
 
 def test_loading_a_missing_or_broken_file_is_one_clear_line(tmp_path):
-    from app.cli import UserError
+    from app.errors import UserError
 
     with pytest.raises(UserError, match="No model file at"):
         load_retriever(tmp_path / "missing.keras")

@@ -5,7 +5,7 @@ import dataclasses
 import keras
 import keras_tuner
 
-from app.config import ConfigError
+from app.errors import ConfigError
 from app.epoch_evaluation import VALIDATION_PREFIX, EpochListMetrics
 from app.list_evaluation import evaluation_lists_for
 from app.training import MONITOR, compiled_ranker, training_batches

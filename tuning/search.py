@@ -24,7 +24,7 @@ from pathlib import Path
 import keras
 from keras_tuner.engine.trial import TrialStatus
 
-from app.cli import UserError
+from app.errors import UserError
 from app.cli import add_data_flags
 from app.cli import add_distribution_flag
 from app.cli import add_hidden_alias

@@ -33,12 +33,12 @@ import jaxlib
 import keras
 import numpy as np
 
-from app import jax_reference
+from app.ranker import jax_reference
 from app.errors import UserError
 from app.cli import exits_cleanly_on_user_error
 from app.cli import setup_logging
 from app.config import CONFIGS, named_config
-from app.model import PhoenixRanker
+from app.ranker.model import PhoenixRanker
 from app.catalogue_timing import catalogue_rows
 from app.catalogue_timing import catalogue_timings
 from app.retrieval_config import RETRIEVAL_CONFIGS

@@ -16,7 +16,7 @@ from keras import ops
 from app.baselines import action_weighted_popularity, history_recency_scores
 from app.list_evaluation import hashed_subset
 from app.list_metrics import METRIC_KEYS
-from app.metrics import TIE_SEED, HitRate
+from app.ranker.metrics import TIE_SEED, HitRate
 from app.report import with_relative_differences
 from app.retrieval_evaluation import RetrievalQueries
 

@@ -15,8 +15,8 @@ import time
 import keras
 import numpy as np
 
-from app.cached_ranker import CachedRanker
-from app.model import PhoenixRanker
+from app.ranker.cached_ranker import CachedRanker
+from app.ranker.model import PhoenixRanker
 from app.retrieval_model import RetrievalModel
 from app.two_stage import DEFAULT_RETRIEVED, CatalogueRanker
 from datasets.actions import DEFAULT_LOSS_WEIGHTS, NUM_ACTIONS

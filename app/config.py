@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 
 from app.errors import ConfigError
-from app.model import PhoenixRanker
+from app.ranker.model import PhoenixRanker
 
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -92,7 +92,7 @@ _RANKER_DEFAULTS = constructor_defaults(PhoenixRanker)
 class TrainConfig(ModelConfig):
     """Everything a ranker's training run depends on, saved beside its model.
 
-    Model fields go to `app.model.PhoenixRanker` (with its defaults); data
+    Model fields go to `app.ranker.model.PhoenixRanker` (with its defaults); data
     fields to the input pipeline (`eval_max_lists` > 0 scores a fixed random
     subset of that many lists per split, the same for the model and every
     baseline; 0 scores all; `retrieved` is the retrieval shortlist a two-stage

@@ -5,10 +5,10 @@ import math
 import keras
 import numpy as np
 
-from app.actions import numpy_probabilities_and_scores
+from app.ranker.actions import numpy_probabilities_and_scores
 from app.list_evaluation import predict_logits
 from app.list_metrics import score_lists
-from app.loss import WeightedActionCrossEntropy
+from app.ranker.loss import WeightedActionCrossEntropy
 from app.report import COMPARED_KEYS
 
 VALIDATION_PREFIX = "val"

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from app.actions import numpy_probabilities_and_scores
+from app.ranker.actions import numpy_probabilities_and_scores
 from app.baselines import action_weighted_popularity, history_recency_scores, popularity_scores, random_scores
 from app.errors import UserError
 from app.list_metrics import score_lists

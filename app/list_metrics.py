@@ -5,8 +5,8 @@ import numpy as np
 from keras import ops
 from sklearn.metrics import roc_auc_score
 
-from app.actions import relevance
-from app.metrics import TIE_SEED, HitRate
+from app.ranker.actions import relevance
+from app.ranker.metrics import TIE_SEED, HitRate
 from datasets.actions import ACTION_NAMES
 
 METRIC_KEYS = ("ndcg@10", "hr@10", "mrr") + tuple(f"auc_{a}" for a in ACTION_NAMES) + ("lists",)

@@ -5,7 +5,7 @@ from their last event. With `--retriever`, the two stages: the retrieval model
 picks `--retrieved` items (the config's, 200 by default) of the catalogue, the
 visitor's own history items are added, and the ranker orders them. Without it,
 the ranker scores every item of the catalogue (or the ids of `--candidates
-FILE`). Either way the ranker encodes the history once (`app.cached_ranker`)
+FILE`). Either way the ranker encodes the history once (`app.ranker.cached_ranker`)
 and scores each candidate against it, which candidate isolation makes exact.
 """
 

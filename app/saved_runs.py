@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-import app.model  # noqa: F401  (registers the ranker, its layers, loss and metrics for loading)
+import app.ranker.model  # noqa: F401  (registers the ranker, its layers, loss and metrics for loading)
 from app.errors import UserError
 from app.errors import ConfigError
 from app.config import TrainConfig

@@ -23,8 +23,8 @@ import numpy as np
 
 from app.errors import UserError
 from app.list_evaluation import dataset_entry
-from app.list_softmax_loss import ListSoftmaxCrossEntropy
-from app.model import PhoenixRanker
+from app.ranker.list_softmax_loss import ListSoftmaxCrossEntropy
+from app.ranker.model import PhoenixRanker
 from app.report import write_report
 from app.saved_runs import load_ranker, load_retriever
 from app.retrieval_training import train_session_retrieval

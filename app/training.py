@@ -3,9 +3,9 @@
 import keras
 
 from app.errors import UserError
-from app.loss import WeightedActionCrossEntropy
-from app.metrics import training_metrics
-from app.model import PhoenixRanker
+from app.ranker.loss import WeightedActionCrossEntropy
+from app.ranker.metrics import training_metrics
+from app.ranker.model import PhoenixRanker
 
 MONITOR = "val_ndcg@10"
 """The validation metric that picks the best epoch (and the tuner's objective)."""
@@ -56,7 +56,7 @@ def training_batches(config, data):
 def export_ranker(model, config, path):
     """Saves an inference-only copy of `model` (no optimizer, no compile state) as `.keras`.
 
-    The file is self-contained: raw ids in, logits out; `import app.model`
+    The file is self-contained: raw ids in, logits out; `import app.ranker.model`
     before `keras.saving.load_model` registers what it needs. It is saved in
     float32 whatever the training precision (the weights are float32 in every
     policy), so evaluation and serving run in float32.

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from app.actions import numpy_probabilities_and_scores
-from app.cached_ranker import CachedRanker
+from app.ranker.actions import numpy_probabilities_and_scores
+from app.ranker.cached_ranker import CachedRanker
 
 DEFAULT_RETRIEVED = 200
 """Items the retrieval stage passes to the ranker, before the visitor's own history items are added."""

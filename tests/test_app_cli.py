@@ -164,7 +164,7 @@ def test_files_that_are_not_rankers_of_this_project_are_one_line(tmp_path, capsy
     from_the_future = tmp_path / "future.keras"
     with zipfile.ZipFile(from_the_future, "w") as archive:
         archive.writestr("config.json", json.dumps({
-            "module": "app.model", "class_name": "PhoenixRanker", "registered_name": "phoenix_retail>PhoenixRanker",
+            "module": "app.ranker.model", "class_name": "PhoenixRanker", "registered_name": "phoenix_retail>PhoenixRanker",
             "config": {"emb_size": 8, "attention_kind": "from the future"},
         }))
         archive.writestr("metadata.json", json.dumps({"keras_version": "9.0.0"}))

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from app.cached_ranker import CachedRanker
-from app.model import PhoenixRanker
+from app.ranker.cached_ranker import CachedRanker
+from app.ranker.model import PhoenixRanker
 from layers import CandidateIsolationMask, GroupedQueryAttention
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,8 +175,8 @@ def test_saved_model_loaded_in_a_fresh_process_gives_the_full_logits(model, tmp_
     model.save(path)
     np.savez(tmp_path / "inputs.npz", **inputs)
     script = (
-        "import numpy as np, keras, app.model\n"
-        "from app.cached_ranker import CachedRanker\n"
+        "import numpy as np, keras, app.ranker.model\n"
+        "from app.ranker.cached_ranker import CachedRanker\n"
         f"cached = CachedRanker(keras.saving.load_model({str(path)!r}), chunk_size=16)\n"
         f"inputs = dict(np.load({str(tmp_path / 'inputs.npz')!r}))\n"
         "cache = cached.encode(inputs)\n"

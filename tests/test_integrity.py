@@ -12,7 +12,7 @@ import pytest
 
 from app.errors import UserError
 from app.config import CONFIGS
-from app.model import PhoenixRanker
+from app.ranker.model import PhoenixRanker
 from app.saved_runs import load_ranker
 from commands import SAMPLE
 from commands import error_lines

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from app import jax_reference
+from app.ranker import jax_reference
 from app.bench import random_batch
 from app.config import CONFIGS
-from app.loss import WeightedActionCrossEntropy
-from app.model import PhoenixRanker
+from app.ranker.loss import WeightedActionCrossEntropy
+from app.ranker.model import PhoenixRanker
 
 HEAD_PAIRS = ((1, 1), (2, 1), (2, 2), (4, 1), (4, 2))
 

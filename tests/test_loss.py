@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from app.loss import WeightedActionCrossEntropy
+from app.ranker.loss import WeightedActionCrossEntropy
 
 
 def bce(label, logit):

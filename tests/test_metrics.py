@@ -8,7 +8,7 @@ import pytest
 from layer_checks import run_metric_test
 
 from app.list_metrics import METRIC_KEYS, roc_auc, score_lists
-from app.metrics import (
+from app.ranker.metrics import (
     ActionAUC,
     ActionBinaryAccuracy,
     HitRate,

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from app.loss import WeightedActionCrossEntropy
-from app.model import PhoenixRanker
+from app.ranker.loss import WeightedActionCrossEntropy
+from app.ranker.model import PhoenixRanker
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(
@@ -247,7 +247,7 @@ def test_saved_model_loads_in_a_fresh_process(model, tmp_path, options):
     model.save(path)
     np.savez(tmp_path / "inputs.npz", **inputs)
     script = (
-        "import sys, numpy as np, keras, app.model\n"
+        "import sys, numpy as np, keras, app.ranker.model\n"
         f"model = keras.saving.load_model({str(path)!r})\n"
         f"inputs = dict(np.load({str(tmp_path / 'inputs.npz')!r}))\n"
         f"np.save({str(tmp_path / 'loaded.npy')!r}, np.asarray(model(inputs)))\n"

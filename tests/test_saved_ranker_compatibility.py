@@ -6,7 +6,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from app.model import PhoenixRanker
+from app.ranker.model import PhoenixRanker
 from saved_ranker_fixture import CONFIG, fixture_inputs, fixture_weights
 
 DATA = Path(__file__).resolve().parent / "data"

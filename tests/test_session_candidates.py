@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from app.list_softmax_loss import ListSoftmaxCrossEntropy
+from app.ranker.list_softmax_loss import ListSoftmaxCrossEntropy
 from app.session_candidates import CANDIDATE_FEATURES, SessionShortlists, case_features
 from app.session_validation import even_sample
 from datasets.event_store import ItemCatalog

@@ -30,7 +30,7 @@ MAX_WAVELENGTH = 10_000.0
 """Rotary embedding's longest wavelength (the `GroupedQueryAttention` default)."""
 MASKED_LOGIT = -1e9
 HASH_SEEDS = {"visitor_embedding": 1, "item_embedding": 2, "category_embedding": 3}
-"""The `seed=` of each `MultiHashEmbedding` in `app.model.PhoenixRanker`."""
+"""The `seed=` of each `MultiHashEmbedding` in `app.ranker.model.PhoenixRanker`."""
 ADAM_EPSILON = 1e-7
 """`keras.optimizers.AdamW`'s default epsilon."""
 

@@ -3,8 +3,8 @@
 All of them take the candidate mask `[B, C]` as `sample_weight`, so compile them
 as `weighted_metrics`; padding candidates never count. NDCG and MRR are the
 public keras-rs metrics, HR@k is `HitRate` (ours, same conventions): a list is
-ranked by `app.actions.ranking_scores` of the action probabilities and judged by
-`app.actions.relevance` (transaction 3, addtocart 2, view 1, none 0). Padding is
+ranked by `app.ranker.actions.ranking_scores` of the action probabilities and judged by
+`app.ranker.actions.relevance` (transaction 3, addtocart 2, view 1, none 0). Padding is
 masked before sorting, so it never ties with a real candidate; ties among real
 candidates are broken at random with a fixed seed. A list with no positive
 counts as 0.
@@ -14,7 +14,7 @@ import keras
 import keras_rs
 from keras import ops
 
-from app.actions import ranking_scores, relevance
+from app.ranker.actions import ranking_scores, relevance
 from datasets.actions import ACTION_NAMES, DEFAULT_LOSS_WEIGHTS
 from layers.registration import serializable
 

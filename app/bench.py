@@ -37,11 +37,11 @@ from app.ranker import jax_reference
 from app.errors import UserError
 from app.cli import exits_cleanly_on_user_error
 from app.cli import setup_logging
-from app.config import CONFIGS, named_config
+from app.config.ranker import CONFIGS, named_config
 from app.ranker.model import PhoenixRanker
-from app.catalogue_timing import catalogue_rows
-from app.catalogue_timing import catalogue_timings
-from app.retrieval_config import RETRIEVAL_CONFIGS
+from app.two_stage.timing import catalogue_rows
+from app.two_stage.timing import catalogue_timings
+from app.config.retrieval import RETRIEVAL_CONFIGS
 from app.training import compiled_ranker
 
 LOGGER = logging.getLogger("app.bench")
@@ -343,7 +343,7 @@ def bench_prepare(dataset):
 
 
 def bench_catalogue(config, config_name, repeats):
-    """Catalogue ranking for one visitor (`app.catalogue_timing.catalogue_timings`), with the retrieval config of
+    """Catalogue ranking for one visitor (`app.two_stage.timing.catalogue_timings`), with the retrieval config of
     the same name (its default where there is none)."""
     retrieval_config = RETRIEVAL_CONFIGS.get(config_name, RETRIEVAL_CONFIGS["default"])
     return catalogue_timings(config, retrieval_config, repeats=repeats)

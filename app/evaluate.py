@@ -47,7 +47,7 @@ from app.saved_runs import run_config
 from app.session_benchmark import benchmark_entry
 from app.session_benchmark import benchmark_table
 from app.session_benchmark import sessions_of_stores
-from app.two_stage import CatalogueRanker
+from app.two_stage.catalogue_ranker import CatalogueRanker
 from datasets.retail_rocket.raw_files import RawFileError
 from datasets.retail_rocket.session_files import prefix_cases
 from datasets.retail_rocket.session_files import read_cases

@@ -7,7 +7,7 @@ and keeps TensorBoard logs, the CSV log and the resumable backup in
 `<output_dir>/<run>/`. Run the same command again after an interruption and it
 resumes from the last finished epoch.
 
-The retrieval model (`--model retrieval`, `app.retrieval_config` names its
+The retrieval model (`--model retrieval`, `app.config.retrieval` names its
 configs) writes `<output_dir>/<run>.keras` and `<run>.json` with recall@K over
 the whole catalogue beside popularity and history-then-popularity.
 
@@ -30,16 +30,16 @@ from app.cli import add_data_flags
 from app.cli import add_distribution_flag
 from app.cli import exits_cleanly_on_user_error
 from app.cli import setup_logging
-from app.config import CONFIGS
-from app.config import add_config_flags
-from app.config import config_from_args
+from app.config.ranker import CONFIGS
+from app.config.ranker import add_config_flags
+from app.config.ranker import config_from_args
 from app.data import SESSIONS_DATASET
 from app.data import load_data
 from app.distribution import applied
 from app.distribution import make_distribution
 from app.data import resolved_data_flags
 from app.list_evaluation import evaluation_lists_for
-from app.retrieval_config import RETRIEVAL_CONFIGS
+from app.config.retrieval import RETRIEVAL_CONFIGS
 from app.retrieval_training import train_retrieval
 from app.training_run import find_interrupted_run
 from app.training_run import start_run_dir

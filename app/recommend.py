@@ -29,7 +29,7 @@ from app.saved_runs import load_retriever
 from app.saved_runs import load_run_report
 from app.saved_runs import merged_data_flags
 from app.saved_runs import run_config
-from app.two_stage import CatalogueRanker
+from app.two_stage.catalogue_ranker import CatalogueRanker
 from datasets.actions import ACTION_NAMES
 
 logger = logging.getLogger("app.recommend")

@@ -14,7 +14,7 @@ from app.errors import UserError
 from app.list_evaluation import dataset_entry
 from app.report import write_report
 from app.retrieval_evaluation import RECALL_KS, RetrievalQueries, baseline_recalls, model_recall
-from app.retrieval_model import ITEM_FEATURES, USER_FEATURES, RetrievalModel, user_feature_inputs
+from app.retrieval.model import ITEM_FEATURES, USER_FEATURES, RetrievalModel, user_feature_inputs
 from app.saved_runs import load_retriever
 from app.session_validation import SessionValidation, even_sample
 from app.timed_validation import TimedValidation

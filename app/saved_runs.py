@@ -10,9 +10,9 @@ import keras
 import app.ranker.model  # noqa: F401  (registers the ranker, its layers, loss and metrics for loading)
 from app.errors import UserError
 from app.errors import ConfigError
-from app.config import TrainConfig
+from app.config.ranker import TrainConfig
 from app.data import DATA_FLAG_NAMES
-from app.retrieval_model import ITEM_FEATURES, USER_FEATURES
+from app.retrieval.model import ITEM_FEATURES, USER_FEATURES
 from layers.registration import PACKAGE
 
 logger = logging.getLogger("app.saved_runs")

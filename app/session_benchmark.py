@@ -11,7 +11,7 @@ import numpy as np
 from app.session_baselines import LastItemTransitions, Popularity, SessionKnn, vsknn
 from app.session_metrics import evaluate_scorer
 from app.session_candidates import SessionShortlists, case_features
-from app.two_stage import CatalogueRanker
+from app.two_stage.catalogue_ranker import CatalogueRanker
 from datasets.retail_rocket.session_files import Sessions
 
 PEERS = {

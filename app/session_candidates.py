@@ -19,7 +19,7 @@ answer, since the transitions come from the training sessions the case is cut fr
 
 import numpy as np
 
-from app.two_stage import shortlist_with_history
+from app.two_stage.catalogue_ranker import shortlist_with_history
 from datasets.actions import VIEW
 
 def case_features(prefix_offsets, prefix_items, history_length):

@@ -5,16 +5,16 @@ import dataclasses
 import numpy as np
 import pytest
 
-from app import catalogue_timing
-from app.retrieval_config import RETRIEVAL_CONFIGS
-from app.config import CONFIGS
+from app.config.ranker import CONFIGS
+from app.config.retrieval import RETRIEVAL_CONFIGS
+from app.two_stage import timing
 
 SMALL = dataclasses.replace(CONFIGS["smoke"], history_length=6)
 
 
 def test_multiply_adds_by_hand():
     # smoke: D 32, 1 layer, H 2, K 1, Dh 16, feed-forward width ffn_width(32, 2.0) = 48, 2 hashes.
-    counts = catalogue_timing.multiply_adds(SMALL, num_candidates=10)
+    counts = timing.multiply_adds(SMALL, num_candidates=10)
     projections = 32 * 2 * 16 + 2 * 32 * 1 * 16 + 2 * 16 * 32  # q, k and v, output: 3,072
     assert counts["candidate_dense_per_layer"] == projections + 3 * 32 * 48  # 7,680
     # P = 7 prefix tokens, T = 17: the full model's attention is 2 * H * T^2 * Dh per layer.
@@ -30,7 +30,7 @@ def test_multiply_adds_by_hand():
     "count, chunk, chunks", [(22_531, 1_880, 12), (235_061, 2_048, 115), (7, 8, 1), (2_049, 1_032, 2)]
 )
 def test_balanced_chunk_size(count, chunk, chunks):
-    size = catalogue_timing.balanced_chunk_size(count, 2_048)
+    size = timing.balanced_chunk_size(count, 2_048)
     assert (size, -(-count // size)) == (chunk, chunks)
     assert size % 8 == 0 and size * chunks - count < 8 * chunks
 
@@ -38,16 +38,16 @@ def test_balanced_chunk_size(count, chunk, chunks):
 def test_top_items_orders_by_the_weighted_score():
     logits = np.array([[0.0, 0.0, 3.0], [2.0, -5.0, -5.0], [-5.0, -5.0, -5.0], [0.0, 1.0, 0.0]], np.float32)
     # Scores 10 p(transaction) + 3 p(addtocart) + p(view): 7.45, 8.83, 0.09, 7.69.
-    np.testing.assert_array_equal(catalogue_timing.top_items(logits, 3), [1, 3, 0])
-    np.testing.assert_array_equal(catalogue_timing.top_items(logits, 9), [1, 3, 0, 2])
+    np.testing.assert_array_equal(timing.top_items(logits, 3), [1, 3, 0])
+    np.testing.assert_array_equal(timing.top_items(logits, 9), [1, 3, 0, 2])
 
 
 @pytest.mark.slow
 def test_a_small_speedup_and_exhaustive_run():
-    speedup = catalogue_timing.cached_speedup(SMALL, num_candidates=40, repeats=2)
+    speedup = timing.cached_speedup(SMALL, num_candidates=40, repeats=2)
     assert speedup["max_abs_logit_difference"] < 1e-5
     assert speedup["full"]["p50_ms"] > 0 and speedup["cached"]["p50_ms"] > 0
-    exhaustive = catalogue_timing.exhaustive_ranking(
+    exhaustive = timing.exhaustive_ranking(
         SMALL, 300, repeats=2, max_chunk_size=128, compare_full_model=True
     )
     assert (exhaustive["chunk_size"], exhaustive["scoring_calls"]) == (104, 3)
@@ -57,7 +57,7 @@ def test_a_small_speedup_and_exhaustive_run():
 
 @pytest.mark.slow
 def test_the_catalogue_benchmark_reports_the_documented_keys():
-    results = catalogue_timing.catalogue_timings(
+    results = timing.catalogue_timings(
         SMALL, RETRIEVAL_CONFIGS["smoke"], repeats=2, max_chunk_size=128, sizes=(300, 500), num_candidates=40,
         retrieved=20, calls=3,
     )
@@ -67,5 +67,5 @@ def test_the_catalogue_benchmark_reports_the_documented_keys():
     assert (results["items"], results["large"]["items"]) == (300, 500)
     assert results["two_stage_p99_ms"] >= results["two_stage_p50_ms"] > 0
     assert results["details"]["two_stage"]["shortlist"] >= 20  # the retrieved items plus new history items
-    rows = dict(catalogue_timing.catalogue_rows(results))
+    rows = dict(timing.catalogue_rows(results))
     assert "300 items: two stages (" in "".join(rows)

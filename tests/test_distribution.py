@@ -39,7 +39,7 @@ DISTRIBUTED_MODES = ("data_parallel", "model_parallel")
 
 def smoke_config():
     """The smoke ranker, one step per epoch so that each epoch's loss is one step's loss."""
-    from app.config import CONFIGS
+    from app.config.ranker import CONFIGS
 
     return dataclasses.replace(CONFIGS["smoke"], epochs=STEPS, steps_per_epoch=1, eval_batch_size=64)
 
@@ -163,7 +163,7 @@ def test_a_model_saved_from_a_sharded_run_scores_the_same_on_one_device(runs, mo
 
 def test_the_layout_map_shards_exactly_the_visitor_and_item_tables():
     from app.distribution import SHARDED_TABLES
-    from app.retrieval_model import RetrievalModel
+    from app.retrieval.model import RetrievalModel
     from app.training import compiled_ranker
 
     ranker = compiled_ranker(smoke_config())

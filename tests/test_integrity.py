@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from app.errors import UserError
-from app.config import CONFIGS
+from app.config.ranker import CONFIGS
 from app.ranker.model import PhoenixRanker
 from app.saved_runs import load_ranker
 from commands import SAMPLE

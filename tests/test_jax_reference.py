@@ -10,7 +10,7 @@ import pytest
 
 from app.ranker import jax_reference
 from app.bench import random_batch
-from app.config import CONFIGS
+from app.config.ranker import CONFIGS
 from app.ranker.loss import WeightedActionCrossEntropy
 from app.ranker.model import PhoenixRanker
 

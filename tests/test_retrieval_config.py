@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from app.errors import ConfigError
-from app.retrieval_config import RETRIEVAL_CONFIGS, RetrievalConfig, named_retrieval_config
+from app.config.retrieval import RETRIEVAL_CONFIGS, RetrievalConfig, named_retrieval_config
 
 
 @pytest.mark.parametrize("name", sorted(RETRIEVAL_CONFIGS))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.retrieval_config import RETRIEVAL_CONFIGS
+from app.config.retrieval import RETRIEVAL_CONFIGS
 from app.retrieval_evaluation import (
     RetrievalQueries,
     baseline_recalls,
@@ -16,7 +16,7 @@ from app.retrieval_evaluation import (
     popularity_top_items,
     recall_at_k,
 )
-from app.retrieval_model import RetrievalModel
+from app.retrieval.model import RetrievalModel
 from datasets.event_store import EventStore, ItemCatalog
 
 HOUR_MS = 3_600_000

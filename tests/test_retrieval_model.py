@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from app.retrieval_config import RETRIEVAL_CONFIGS
-from app.retrieval_model import RetrievalModel
+from app.config.retrieval import RETRIEVAL_CONFIGS
+from app.retrieval.model import RetrievalModel
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -109,7 +109,7 @@ def test_keras_file_loads_in_a_fresh_process_with_identical_embeddings(model, tm
     script = (
         "import os, sys; os.environ['KERAS_BACKEND'] = 'jax'; sys.path.insert(0, sys.argv[1])\n"
         "import numpy as np, keras\n"
-        "import app.retrieval_model\n"
+        "import app.retrieval.model\n"
         "model = keras.saving.load_model(sys.argv[2] + '/retrieval.keras')\n"
         "assert type(model).__name__ == 'RetrievalModel', type(model)\n"
         "inputs = dict(np.load(sys.argv[2] + '/inputs.npz'))\n"
@@ -255,10 +255,10 @@ def test_session_model_file_loads_in_a_fresh_process(session_model, tmp_path):
     script = (
         "import os, sys; os.environ['KERAS_BACKEND'] = 'jax'; sys.path.insert(0, sys.argv[1])\n"
         "import numpy as np, keras\n"
-        "import app.retrieval_model\n"
+        "import app.retrieval.model\n"
         "model = keras.saving.load_model(sys.argv[2] + '/retrieval.keras')\n"
         "inputs = dict(np.load(sys.argv[2] + '/inputs.npz'))\n"
-        "users = {name: inputs[name] for name in app.retrieval_model.USER_FEATURES}\n"
+        "users = {name: inputs[name] for name in app.retrieval.model.USER_FEATURES}\n"
         "sequence = model.sequence_tower().predict_on_batch(users)\n"
         "np.savez(sys.argv[2] + '/outputs.npz', users=model.user_embeddings(inputs), sequence=sequence,\n"
         "         items=model.item_embeddings(inputs['item_id'], inputs['category_id']))\n"

@@ -9,9 +9,9 @@ import pytest
 from event_frames import random_event_frame
 from keras import ops
 
-from app.retrieval_config import RETRIEVAL_CONFIGS
+from app.config.retrieval import RETRIEVAL_CONFIGS
 from app.retrieval_evaluation import RECALL_KS
-from app.retrieval_model import ITEM_FEATURES, USER_FEATURES, RetrievalModel
+from app.retrieval.model import ITEM_FEATURES, USER_FEATURES, RetrievalModel
 from app.retrieval_training import (
     compiled_retrieval_trainer,
     learning_rate_schedule,

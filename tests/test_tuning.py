@@ -12,7 +12,7 @@ from pathlib import Path
 import keras_tuner
 import pytest
 
-from app.config import CONFIGS
+from app.config.ranker import CONFIGS
 from tuning import search
 from tuning.ranker_hyper_model import RankerHyperModel
 from tuning.ranker_tuner import TUNERS

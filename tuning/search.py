@@ -30,8 +30,8 @@ from app.cli import add_distribution_flag
 from app.cli import add_hidden_alias
 from app.cli import exits_cleanly_on_user_error
 from app.cli import setup_logging
-from app.config import add_config_flags
-from app.config import config_from_args
+from app.config.ranker import add_config_flags
+from app.config.ranker import config_from_args
 from app.data import resolved_data_flags
 from app.data import load_data
 from app.list_evaluation import evaluation_lists_for

@@ -3,16 +3,16 @@
 import dataclasses
 from dataclasses import dataclass
 
-from app.config import ModelConfig
+from app.config.ranker import ModelConfig
 from app.errors import ConfigError
-from app.retrieval_model import RetrievalModel
+from app.retrieval.model import RetrievalModel
 
 
 @dataclass(frozen=True)
 class RetrievalConfig(ModelConfig):
     """Everything a retrieval run depends on, saved beside its model.
 
-    Model fields go to `app.retrieval_model.RetrievalModel`. The two trainers
+    Model fields go to `app.retrieval.model.RetrievalModel`. The two trainers
     of `app.retrieval_training` read different data fields:
 
     - `train_retrieval` (one cut per example, event stores): each training

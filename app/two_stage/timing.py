@@ -17,8 +17,8 @@ import numpy as np
 
 from app.ranker.cached_ranker import CachedRanker
 from app.ranker.model import PhoenixRanker
-from app.retrieval_model import RetrievalModel
-from app.two_stage import DEFAULT_RETRIEVED, CatalogueRanker
+from app.retrieval.model import RetrievalModel
+from app.two_stage.catalogue_ranker import DEFAULT_RETRIEVED, CatalogueRanker
 from datasets.actions import DEFAULT_LOSS_WEIGHTS, NUM_ACTIONS
 from datasets.event_store import ItemCatalog
 from layers.candidate_history_match import CandidateHistoryMatch
@@ -106,7 +106,7 @@ def multiply_adds(config, num_candidates):
     `softmax_entries` (one per query head and attended key).
 
     Args:
-        config: `app.config.TrainConfig`.
+        config: `app.config.ranker.TrainConfig`.
         num_candidates: `C`, candidates in the one full-model list.
 
     Returns:
@@ -298,7 +298,7 @@ def two_stage_timing(config, retrieval_config, catalogue_size, retrieved=DEFAULT
     (not timed, as a server does it once per model); each call then embeds the
     visitor's history and takes the top `retrieved` items (retrieval), and for
     the two stages adds the history items and ranks them all with the cached
-    ranker, keeping the top 10 (`app.two_stage.CatalogueRanker`, what
+    ranker, keeping the top 10 (`app.two_stage.catalogue_ranker.CatalogueRanker`, what
     `app.recommend --retriever` runs).
 
     Returns:

@@ -6,10 +6,10 @@ import keras
 import numpy as np
 
 from app.ranker.actions import numpy_probabilities_and_scores
-from app.list_evaluation import predict_logits
-from app.list_metrics import score_lists
+from app.evaluation.lists import predict_logits
+from app.evaluation.list_metrics import score_lists
 from app.ranker.loss import WeightedActionCrossEntropy
-from app.report import COMPARED_KEYS
+from app.evaluation.report import COMPARED_KEYS
 
 VALIDATION_PREFIX = "val"
 TRAINING_LISTS_PREFIX = "train_lists"

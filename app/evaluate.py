@@ -6,11 +6,11 @@ lists, and therefore the numbers, are those `app.fit` reported.
 - `--protocol sampled` (the default): fixed lists of `eval_list_length`
   candidates, the visitor's items of the split and popularity-sampled negatives.
 - `--protocol catalogue`: each visitor's items of the split ranked among the
-  whole training catalogue (`app.catalogue_evaluation`), by the ranker alone
+  whole training catalogue (`app.evaluation.catalogue`), by the ranker alone
   (exhaustive) or, with `--retriever`, by the two stages.
 
 A model trained on the public session benchmark (`--config sessions`) is scored
-on its protocol instead (`app.session_benchmark`): all items ranked for every
+on its protocol instead (`app.sessions.benchmark`): all items ranked for every
 case of `--test_cases FILE`, or of the validation split, by the two stages
 (`--retriever`, by default `<run>.retrieval.keras`), the retrieval tower alone
 and the peers.
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.catalogue_evaluation import catalogue_queries
-from app.catalogue_evaluation import evaluate_catalogue
+from app.evaluation.catalogue import catalogue_queries
+from app.evaluation.catalogue import evaluate_catalogue
 from app.errors import UserError
 from app.cli import add_data_flags
 from app.cli import add_rebuild_flag
@@ -34,19 +34,19 @@ from app.cli import exits_cleanly_on_user_error
 from app.cli import setup_logging
 from app.data import SESSIONS_DATASET
 from app.data import load_data
-from app.list_evaluation import dataset_entry
-from app.list_evaluation import evaluate_all
-from app.list_evaluation import evaluation_lists_for
-from app.report import comparison_table
-from app.report import write_report
+from app.evaluation.lists import dataset_entry
+from app.evaluation.lists import evaluate_all
+from app.evaluation.lists import evaluation_lists_for
+from app.evaluation.report import comparison_table
+from app.evaluation.report import write_report
 from app.saved_runs import load_ranker
 from app.saved_runs import load_retriever
 from app.saved_runs import load_run_report
 from app.saved_runs import merged_data_flags
 from app.saved_runs import run_config
-from app.session_benchmark import benchmark_entry
-from app.session_benchmark import benchmark_table
-from app.session_benchmark import sessions_of_stores
+from app.sessions.benchmark import benchmark_entry
+from app.sessions.benchmark import benchmark_table
+from app.sessions.benchmark import sessions_of_stores
 from app.two_stage.catalogue_ranker import CatalogueRanker
 from datasets.retail_rocket.raw_files import RawFileError
 from datasets.retail_rocket.session_files import prefix_cases
@@ -143,7 +143,7 @@ def retrieval_history_length(report):
 
 
 def session_benchmark(args, report, config, ranker, flags):
-    """The session benchmark's figures (`app.session_benchmark`) for `--test_cases` and/or the validation split."""
+    """The session benchmark's figures (`app.sessions.benchmark`) for `--test_cases` and/or the validation split."""
     retriever_path = Path(args.retriever) if args.retriever else Path(args.model).with_suffix(".retrieval.keras")
     retriever = load_retriever(retriever_path)
     cases = {}

@@ -38,7 +38,7 @@ from app.data import load_data
 from app.distribution import applied
 from app.distribution import make_distribution
 from app.data import resolved_data_flags
-from app.list_evaluation import evaluation_lists_for
+from app.evaluation.lists import evaluation_lists_for
 from app.config.retrieval import RETRIEVAL_CONFIGS
 from app.retrieval_training import train_retrieval
 from app.training_run import find_interrupted_run

@@ -11,9 +11,9 @@ import keras
 from keras import ops
 
 from app.errors import UserError
-from app.list_evaluation import dataset_entry
-from app.report import write_report
-from app.retrieval_evaluation import RECALL_KS, RetrievalQueries, baseline_recalls, model_recall
+from app.evaluation.lists import dataset_entry
+from app.evaluation.report import write_report
+from app.evaluation.retrieval_recall import RECALL_KS, RetrievalQueries, baseline_recalls, model_recall
 from app.retrieval.model import ITEM_FEATURES, USER_FEATURES, RetrievalModel, user_feature_inputs
 from app.saved_runs import load_retriever
 from app.session_validation import SessionValidation, even_sample
@@ -149,7 +149,7 @@ def session_retrieval_trainer(model, negatives):
 class ValidationRecall(TimedValidation):
     """Adds the exact full-catalogue `val_recall@K` of `model` to every epoch's logs, and times epochs.
 
-    The numbers come from `app.retrieval_evaluation.model_recall`, the function
+    The numbers come from `app.evaluation.retrieval_recall.model_recall`, the function
     the final report uses. Put it before callbacks that read `val_recall@K`.
 
     Args:
@@ -335,7 +335,7 @@ def train_session_retrieval(config, sessions, validation_cases, item_popularity)
     )
     callbacks = []
     if validation_cases is not None:
-        from app.session_benchmark import RetrievalScorer
+        from app.sessions.benchmark import RetrievalScorer
 
         callbacks.append(SessionValidation(
             lambda: RetrievalScorer(model, len(item_popularity) - 1, config.history_length),

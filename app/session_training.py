@@ -7,8 +7,8 @@ The recipe (chosen on the validation split, see README "Public benchmark"):
    ranker trained on them over-trusts the retrieval score).
 2. Stage 1: the retrieval model on every position of the newer sessions (`train_session_retrieval`).
 3. Stage 2: the ranker on every prefix of the oldest sessions whose next item is in its shortlist
-   (`app.session_candidates`), with a softmax over each list's real candidates.
-4. Every method on every validation case (`app.session_benchmark`), the peers fitted on all training sessions.
+   (`app.sessions.candidates`), with a softmax over each list's real candidates.
+4. Every method on every validation case (`app.sessions.benchmark`), the peers fitted on all training sessions.
 
 Writes `<output_dir>/<run>.keras` (the ranker), `<run>.retrieval.keras` and `<run>.json` (both configs, the
 dataset, timings, per-epoch validation figures and `metrics.validation`).
@@ -22,15 +22,15 @@ import keras
 import numpy as np
 
 from app.errors import UserError
-from app.list_evaluation import dataset_entry
+from app.evaluation.lists import dataset_entry
 from app.ranker.list_softmax_loss import ListSoftmaxCrossEntropy
 from app.ranker.model import PhoenixRanker
-from app.report import write_report
+from app.evaluation.report import write_report
 from app.saved_runs import load_ranker, load_retriever
 from app.retrieval_training import train_session_retrieval
-from app.session_baselines import LastItemTransitions
-from app.session_benchmark import RetrievalScorer, TwoStageScorer, benchmark_entry, benchmark_table, sessions_of_stores
-from app.session_candidates import CANDIDATE_FEATURES, SessionShortlists
+from app.sessions.baselines import LastItemTransitions
+from app.sessions.benchmark import RetrievalScorer, TwoStageScorer, benchmark_entry, benchmark_table, sessions_of_stores
+from app.sessions.candidates import CANDIDATE_FEATURES, SessionShortlists
 from app.session_validation import SessionValidation, even_sample
 from app.training import export_ranker
 from datasets.actions import ACTION_NAMES

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from app.session_metrics import evaluate_scorer
+from app.sessions.metrics import evaluate_scorer
 from app.timed_validation import TimedValidation
 
 LOGGED_KEYS = ("hr@10", "mrr@10", "hr@20", "mrr@20")
@@ -27,7 +27,7 @@ class SessionValidation(TimedValidation):
     """Adds the session benchmark's `val_hr@K` / `val_mrr@K` to every epoch's logs, and times epochs.
 
     The cases are ranked by a fresh `make_scorer()` over the model being
-    trained and scored by `app.session_metrics.evaluate_scorer` (all items
+    trained and scored by `app.sessions.metrics.evaluate_scorer` (all items
     ranked, ties broken by `item_popularity`), as the benchmark's report does.
 
     Args:

@@ -19,10 +19,10 @@ import keras
 from app.errors import UserError
 from app.distribution import applied, describe, make_distribution
 from app.epoch_evaluation import TRAINING_LISTS_PREFIX, VALIDATION_PREFIX, EpochListMetrics
-from app.list_evaluation import dataset_entry, evaluate_all
-from app.plots import plot_comparison, plot_training_curves, read_training_log
+from app.evaluation.lists import dataset_entry, evaluate_all
+from app.evaluation.plots import plot_comparison, plot_training_curves, read_training_log
 from app.progress import CompactProgressBar
-from app.report import comparison_table, write_report
+from app.evaluation.report import comparison_table, write_report
 from app.resuming import EpochBackup, ResumableEarlyStopping, completed_epochs
 from app.saved_runs import load_ranker
 from app.training import MONITOR, compiled_ranker, export_ranker, training_batches

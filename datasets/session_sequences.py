@@ -41,7 +41,7 @@ class SessionSequences:
 
     Sessions carry no categories: every category id is 0. Ages are the steps
     back from the row's last target (1 for the last input), as
-    `app.session_benchmark.case_features` gives them; they are right for the
+    `app.sessions.candidates.case_features` gives them; they are right for the
     last position only, so a model trained on these batches must not use them.
 
     Args:

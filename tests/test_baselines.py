@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from app.baselines import history_recency_scores
+from app.evaluation.baselines import history_recency_scores
 from datasets.actions import TRANSACTION, VIEW
 
 HALF_LIFE = 10.0

@@ -52,7 +52,7 @@ def train_mode(mode, data, probe, out_dir):
     import keras
 
     from app.distribution import applied, make_distribution
-    from app.list_evaluation import predict_logits
+    from app.evaluation.lists import predict_logits
     from app.training import compiled_ranker, export_ranker, training_batches
 
     config = smoke_config()
@@ -81,7 +81,7 @@ def train_mode(mode, data, probe, out_dir):
 
 def run_modes(data_dir, out_dir, modes, *saved_models):
     """The subprocess: trains under each of `modes` (comma-separated), then scores each saved model loaded here."""
-    from app.list_evaluation import evaluation_lists_for, predict_logits
+    from app.evaluation.lists import evaluation_lists_for, predict_logits
     from app.saved_runs import load_ranker
     from datasets.loading import load_retail_rocket
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from layer_checks import run_metric_test
 
-from app.list_metrics import METRIC_KEYS, roc_auc, score_lists
+from app.evaluation.list_metrics import METRIC_KEYS, roc_auc, score_lists
 from app.ranker.metrics import (
     ActionAUC,
     ActionBinaryAccuracy,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from app.config.retrieval import RETRIEVAL_CONFIGS
-from app.retrieval_evaluation import (
+from app.evaluation.retrieval_recall import (
     RetrievalQueries,
     baseline_recalls,
     evaluate_retrieval,

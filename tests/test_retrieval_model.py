@@ -222,7 +222,7 @@ def test_tied_item_tower_is_the_history_item_embedding(session_model):
 
 
 def test_session_benchmark_scorer_ranks_by_the_models_score(session_model):
-    from app.session_benchmark import RetrievalScorer
+    from app.sessions.benchmark import RetrievalScorer
 
     history_length = RETRIEVAL_CONFIGS["sessions_smoke"].history_length
     scorer = RetrievalScorer(session_model, num_items=30, history_length=history_length)

@@ -10,7 +10,7 @@ from event_frames import random_event_frame
 from keras import ops
 
 from app.config.retrieval import RETRIEVAL_CONFIGS
-from app.retrieval_evaluation import RECALL_KS
+from app.evaluation.retrieval_recall import RECALL_KS
 from app.retrieval.model import ITEM_FEATURES, USER_FEATURES, RetrievalModel
 from app.retrieval_training import (
     compiled_retrieval_trainer,
@@ -21,8 +21,8 @@ from app.retrieval_training import (
     train_session_retrieval,
 )
 from app.saved_runs import load_retriever
-from app.session_baselines import Popularity
-from app.session_metrics import evaluate_scorer
+from app.sessions.baselines import Popularity
+from app.sessions.metrics import evaluate_scorer
 from app.session_validation import even_sample
 from datasets.event_store import EventStore, ItemCatalog
 from datasets.retail_rocket.session_files import Sessions, prefix_cases

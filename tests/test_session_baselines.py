@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from app.session_baselines import BASELINES
-from app.session_baselines import LastItemTransitions
-from app.session_baselines import Popularity
-from app.session_baselines import SessionKnn
-from app.session_baselines import vsknn
+from app.sessions.baselines import BASELINES
+from app.sessions.baselines import LastItemTransitions
+from app.sessions.baselines import Popularity
+from app.sessions.baselines import SessionKnn
+from app.sessions.baselines import vsknn
 from datasets.retail_rocket.session_files import Sessions
 
 # Training sessions 1..4 over the catalogue 1..6; item 6 is never seen in training.

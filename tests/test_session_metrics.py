@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from app.session_baselines import LastItemTransitions
-from app.session_metrics import case_ranks
-from app.session_metrics import evaluate_scorer
-from app.session_metrics import ranking_metrics
-from app.session_metrics import target_ranks
-from app.session_metrics import tie_order
+from app.sessions.baselines import LastItemTransitions
+from app.sessions.metrics import case_ranks
+from app.sessions.metrics import evaluate_scorer
+from app.sessions.metrics import ranking_metrics
+from app.sessions.metrics import target_ranks
+from app.sessions.metrics import tie_order
 from datasets.retail_rocket.session_files import SessionCases
 from datasets.retail_rocket.session_files import Sessions
 

@@ -7,7 +7,7 @@ import keras_tuner
 
 from app.errors import ConfigError
 from app.epoch_evaluation import VALIDATION_PREFIX, EpochListMetrics
-from app.list_evaluation import evaluation_lists_for
+from app.evaluation.lists import evaluation_lists_for
 from app.training import MONITOR, compiled_ranker, training_batches
 from tuning.search_space import SEARCH_SPACES
 

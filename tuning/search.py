@@ -34,7 +34,7 @@ from app.config.ranker import add_config_flags
 from app.config.ranker import config_from_args
 from app.data import resolved_data_flags
 from app.data import load_data
-from app.list_evaluation import evaluation_lists_for
+from app.evaluation.lists import evaluation_lists_for
 from app.training_run import BACKUP_DIR
 from app.training_run import BEST_WEIGHTS_FILE
 from app.training_run import start_run_dir

@@ -5,10 +5,10 @@ import dataclasses
 import numpy as np
 
 from app.ranker.actions import numpy_probabilities_and_scores
-from app.baselines import action_weighted_popularity, history_recency_scores, popularity_scores, random_scores
+from app.evaluation.baselines import action_weighted_popularity, history_recency_scores, popularity_scores, random_scores
 from app.errors import UserError
-from app.list_metrics import score_lists
-from app.report import with_relative_differences
+from app.evaluation.list_metrics import score_lists
+from app.evaluation.report import with_relative_differences
 
 CATEGORY_WEIGHT = 0.1
 """What a history event of another item in a candidate's category counts in the `history_category_recency`
@@ -34,7 +34,7 @@ def evaluate_lists(model, lists, item_ids, item_popularity, action_weights, batc
 
     Returns:
         `{"model": R, "baselines": {"random": R, "popularity": R, "history_recency": R,
-        "history_category_recency": R}}` with each `R` as in `app.list_metrics.score_lists`
+        "history_category_recency": R}}` with each `R` as in `app.evaluation.list_metrics.score_lists`
         (`history_category_recency` also counts the history's other items of a candidate's category,
         at `CATEGORY_WEIGHT`).
     """

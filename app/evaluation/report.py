@@ -2,7 +2,7 @@
 
 import json
 
-from app.list_metrics import METRIC_KEYS
+from app.evaluation.list_metrics import METRIC_KEYS
 
 COMPARED_KEYS = tuple(key for key in METRIC_KEYS if key != "lists")
 

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from app.report import COMPARED_KEYS  # noqa: E402
+from app.evaluation.report import COMPARED_KEYS  # noqa: E402
 
 CURVES = ("loss", "ndcg@10", "hr@10", "mrr", "auc_transaction", "auc_addtocart", "auc_view")
 """Panels of training against validation; the last panel is the generalisation gap."""

@@ -4,7 +4,7 @@ Written from the papers and `retailrocket-sessions/README.md`: session kNN (Jann
 neural networks meet the neighborhood for session-based recommendation", RecSys 2017) and V-SKNN (Ludewig &
 Jannach, "Evaluation of session-based recommendation algorithms", UMUAI 2018). Each one is fitted on training
 `Sessions`, then `scores(prefix_offsets, prefix_items)` gives dense float64 scores `[n, I + 1]` (column = item id,
-column 0 always 0) for `app.session_metrics`. The catalogue is items 1..I, `num_items` at `fit` (by default the
+column 0 always 0) for `app.sessions.metrics`. The catalogue is items 1..I, `num_items` at `fit` (by default the
 largest training item id); a prefix item the training never saw (or beyond I) matches nothing.
 
 Session kNN, precisely:

@@ -1,6 +1,6 @@
 """The public session benchmark: our two stages, the retrieval tower alone and the peers, one scoring code.
 
-Every method scores all items 1..I for each case (a session prefix) and `app.session_metrics` ranks the target
+Every method scores all items 1..I for each case (a session prefix) and `app.sessions.metrics` ranks the target
 with the benchmark's tie rule. The models see a case as the session data's records look (`retail_rocket/sessions`):
 visitor id 0, the prefix's last `history_length` items as views without category, each aged by the number of views
 since it (the target's position is the ranking moment).
@@ -8,9 +8,9 @@ since it (the target's position is the ranking moment).
 
 import numpy as np
 
-from app.session_baselines import LastItemTransitions, Popularity, SessionKnn, vsknn
-from app.session_metrics import evaluate_scorer
-from app.session_candidates import SessionShortlists, case_features
+from app.sessions.baselines import LastItemTransitions, Popularity, SessionKnn, vsknn
+from app.sessions.metrics import evaluate_scorer
+from app.sessions.candidates import SessionShortlists, case_features
 from app.two_stage.catalogue_ranker import CatalogueRanker
 from datasets.retail_rocket.session_files import Sessions
 
@@ -20,7 +20,7 @@ PEERS = {
     "sknn": SessionKnn,
     "vsknn": vsknn,
 }
-"""The peers, written from their papers (`app.session_baselines`), by report name."""
+"""The peers, written from their papers (`app.sessions.baselines`), by report name."""
 
 
 def sessions_of_stores(*stores):

@@ -1,0 +1,9 @@
+"""Evaluation: the two protocols, the baselines beside the model, the metrics, the report and its figures.
+
+`lists` scores fixed candidate lists (the sampled protocol) with the model and every baseline; `catalogue`
+ranks every catalogue item (the catalogue protocol, one or two stages); `retrieval_recall` is the retrieval
+model's full-catalogue recall@K; `baselines` the peers; `list_metrics` the metrics of one scorer; `report` the
+run report and its relative differences; `plots` the two figures a run leaves.
+
+May import: `app.errors`, `app.ranker` (per-action scores, the hit-rate metric), `datasets`.
+"""

@@ -13,7 +13,7 @@ config's shapes with random weights, so they need no data and never import Tenso
 it TensorFlow) only when asked for.
 """
 
-import app.command_environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
+import app.cli.environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
 
 import argparse
 import dataclasses
@@ -33,16 +33,16 @@ import jaxlib
 import keras
 import numpy as np
 
-from app.ranker import jax_reference
-from app.errors import UserError
-from app.cli import exits_cleanly_on_user_error
-from app.cli import setup_logging
+from app.cli.shared import exits_cleanly_on_user_error
+from app.cli.shared import setup_logging
 from app.config.ranker import CONFIGS, named_config
+from app.config.retrieval import RETRIEVAL_CONFIGS
+from app.errors import UserError
+from app.ranker import jax_reference
 from app.ranker.model import PhoenixRanker
+from app.training.ranker import compiled_ranker
 from app.two_stage.timing import catalogue_rows
 from app.two_stage.timing import catalogue_timings
-from app.config.retrieval import RETRIEVAL_CONFIGS
-from app.training import compiled_ranker
 
 LOGGER = logging.getLogger("app.bench")
 SECTIONS = ("train", "pipeline", "inference", "prepare", "catalogue")

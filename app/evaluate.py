@@ -16,7 +16,7 @@ case of `--test_cases FILE`, or of the validation split, by the two stages
 and the peers.
 """
 
-import app.command_environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
+import app.cli.environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
 
 import argparse
 import dataclasses
@@ -25,28 +25,28 @@ from pathlib import Path
 
 import numpy as np
 
+from app.cli.data import SESSIONS_DATASET
+from app.cli.data import load_data
+from app.cli.data import merged_data_flags
+from app.cli.shared import add_data_flags
+from app.cli.shared import add_rebuild_flag
+from app.cli.shared import exits_cleanly_on_user_error
+from app.cli.shared import setup_logging
+from app.errors import UserError
 from app.evaluation.catalogue import catalogue_queries
 from app.evaluation.catalogue import evaluate_catalogue
-from app.errors import UserError
-from app.cli import add_data_flags
-from app.cli import add_rebuild_flag
-from app.cli import exits_cleanly_on_user_error
-from app.cli import setup_logging
-from app.data import SESSIONS_DATASET
-from app.data import load_data
 from app.evaluation.lists import dataset_entry
 from app.evaluation.lists import evaluate_all
 from app.evaluation.lists import evaluation_lists_for
 from app.evaluation.report import comparison_table
 from app.evaluation.report import write_report
-from app.saved_runs import load_ranker
-from app.saved_runs import load_retriever
-from app.saved_runs import load_run_report
-from app.saved_runs import merged_data_flags
-from app.saved_runs import run_config
 from app.sessions.benchmark import benchmark_entry
 from app.sessions.benchmark import benchmark_table
 from app.sessions.benchmark import sessions_of_stores
+from app.training.saved_runs import load_ranker
+from app.training.saved_runs import load_retriever
+from app.training.saved_runs import load_run_report
+from app.training.saved_runs import run_config
 from app.two_stage.catalogue_ranker import CatalogueRanker
 from datasets.retail_rocket.raw_files import RawFileError
 from datasets.retail_rocket.session_files import prefix_cases

@@ -12,11 +12,11 @@ configs) writes `<output_dir>/<run>.keras` and `<run>.json` with recall@K over
 the whole catalogue beside popularity and history-then-popularity.
 
 `--config sessions` trains both stages on the public session benchmark
-(`retail_rocket/sessions`, `app.session_training`): `<run>.keras` (the ranker),
+(`retail_rocket/sessions`, `app.training.sessions`): `<run>.keras` (the ranker),
 `<run>.retrieval.keras` and `<run>.json` with every method's validation figures.
 """
 
-import app.command_environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
+import app.cli.environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
 
 import argparse
 import dataclasses
@@ -25,25 +25,25 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from app.errors import UserError
-from app.cli import add_data_flags
-from app.cli import add_distribution_flag
-from app.cli import exits_cleanly_on_user_error
-from app.cli import setup_logging
+from app.cli.data import SESSIONS_DATASET
+from app.cli.data import load_data
+from app.cli.data import resolved_data_flags
+from app.cli.shared import add_data_flags
+from app.cli.shared import exits_cleanly_on_user_error
+from app.cli.shared import setup_logging
 from app.config.ranker import CONFIGS
 from app.config.ranker import add_config_flags
 from app.config.ranker import config_from_args
-from app.data import SESSIONS_DATASET
-from app.data import load_data
-from app.distribution import applied
-from app.distribution import make_distribution
-from app.data import resolved_data_flags
-from app.evaluation.lists import evaluation_lists_for
 from app.config.retrieval import RETRIEVAL_CONFIGS
-from app.retrieval_training import train_retrieval
-from app.training_run import find_interrupted_run
-from app.training_run import start_run_dir
-from app.training_run import train_and_report
+from app.errors import UserError
+from app.evaluation.lists import evaluation_lists_for
+from app.training.distribution import add_distribution_flag
+from app.training.distribution import applied
+from app.training.distribution import make_distribution
+from app.training.retrieval import train_retrieval
+from app.training.run import find_interrupted_run
+from app.training.run import start_run_dir
+from app.training.run import train_and_report
 
 logger = logging.getLogger("app.fit")
 
@@ -51,7 +51,7 @@ MODEL_CONFIGS = {"ranker": CONFIGS, "retrieval": RETRIEVAL_CONFIGS}
 """The named configs of each model `--model` chooses."""
 
 SESSIONS_CONFIGS = ("sessions", "sessions_smoke")
-"""The configs that train both stages on the public session benchmark (`app.session_training`)."""
+"""The configs that train both stages on the public session benchmark (`app.training.sessions`)."""
 
 
 def build_parser():
@@ -108,7 +108,7 @@ def main(argv=None):
     started = time.perf_counter()
     data = load_data(**flags)
     if args.config in SESSIONS_CONFIGS:
-        from app.session_training import train_sessions
+        from app.training.sessions import train_sessions
 
         run_name = args.run_name or f"{args.config}-{datetime.now():%Y%m%d-%H%M%S}"
         train_sessions(config, RETRIEVAL_CONFIGS[args.config], data, output_dir, run_name, flags)

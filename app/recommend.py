@@ -9,7 +9,7 @@ FILE`). Either way the ranker encodes the history once (`app.ranker.cached_ranke
 and scores each candidate against it, which candidate isolation makes exact.
 """
 
-import app.command_environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
+import app.cli.environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
 
 import argparse
 import json
@@ -18,17 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
+from app.cli.data import load_data
+from app.cli.data import merged_data_flags
+from app.cli.shared import add_data_flags
+from app.cli.shared import add_rebuild_flag
+from app.cli.shared import exits_cleanly_on_user_error
+from app.cli.shared import setup_logging
 from app.errors import UserError
-from app.cli import add_data_flags
-from app.cli import add_rebuild_flag
-from app.cli import exits_cleanly_on_user_error
-from app.cli import setup_logging
-from app.data import load_data
-from app.saved_runs import load_ranker
-from app.saved_runs import load_retriever
-from app.saved_runs import load_run_report
-from app.saved_runs import merged_data_flags
-from app.saved_runs import run_config
+from app.training.saved_runs import load_ranker
+from app.training.saved_runs import load_retriever
+from app.training.saved_runs import load_run_report
+from app.training.saved_runs import run_config
 from app.two_stage.catalogue_ranker import CatalogueRanker
 from datasets.actions import ACTION_NAMES
 

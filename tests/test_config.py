@@ -6,11 +6,11 @@ import dataclasses
 import pytest
 
 from app.config.ranker import CONFIGS
-from app.errors import ConfigError
 from app.config.ranker import TrainConfig
 from app.config.ranker import add_config_flags
 from app.config.ranker import config_from_args
 from app.config.ranker import named_config
+from app.errors import ConfigError
 
 
 def test_default_is_the_seeds_default_run():

@@ -1,12 +1,12 @@
-"""`--distribution` (app/distribution.py): two virtual CPU devices train as one device does, sharded tables hold half
+"""`--distribution` (app/training/distribution.py): two virtual CPU devices train as one device does, sharded tables hold half
 their rows per device, and a model saved from a sharded run loads and scores the same in a fresh one-device process.
 
 The two-device runs are subprocesses started with `XLA_FLAGS=--xla_force_host_platform_device_count=2` (the device
 count is fixed when JAX starts). This file is also their script: `python tests/test_distribution.py DATA_DIR OUT_DIR
 MODES [MODEL.keras ...]` (see `run_modes`).
 
-Same data: every run seeds Keras with the config's seed right before building the model, as `app.training_run.train`
-does, and reads the same seeded `tf.data` pipeline (`app.training.training_batches`); in one process Keras splits
+Same data: every run seeds Keras with the config's seed right before building the model, as `app.training.run.train`
+does, and reads the same seeded `tf.data` pipeline (`app.training.ranker.training_batches`); in one process Keras splits
 each global batch of 32 into 16 rows per device, so a 2-device step sees exactly the rows of the 1-device step.
 JAX draws the same initial weights whatever their layout (checked: their checksums are equal).
 
@@ -51,9 +51,9 @@ def train_mode(mode, data, probe, out_dir):
     """Trains `smoke_config()` for `STEPS` steps under `mode` and writes `<mode>.json`, `.npy` and `.keras`."""
     import keras
 
-    from app.distribution import applied, make_distribution
+    from app.training.distribution import applied, make_distribution
     from app.evaluation.lists import predict_logits
-    from app.training import compiled_ranker, export_ranker, training_batches
+    from app.training.ranker import compiled_ranker, export_ranker, training_batches
 
     config = smoke_config()
     losses = []
@@ -82,7 +82,7 @@ def train_mode(mode, data, probe, out_dir):
 def run_modes(data_dir, out_dir, modes, *saved_models):
     """The subprocess: trains under each of `modes` (comma-separated), then scores each saved model loaded here."""
     from app.evaluation.lists import evaluation_lists_for, predict_logits
-    from app.saved_runs import load_ranker
+    from app.training.saved_runs import load_ranker
     from datasets.loading import load_retail_rocket
 
     out_dir = Path(out_dir)
@@ -162,9 +162,9 @@ def test_a_model_saved_from_a_sharded_run_scores_the_same_on_one_device(runs, mo
 
 
 def test_the_layout_map_shards_exactly_the_visitor_and_item_tables():
-    from app.distribution import SHARDED_TABLES
+    from app.training.distribution import SHARDED_TABLES
     from app.retrieval.model import RetrievalModel
-    from app.training import compiled_ranker
+    from app.training.ranker import compiled_ranker
 
     ranker = compiled_ranker(smoke_config())
     retrieval = RetrievalModel(emb_size=16, num_layers=1, key_size=8, visitor_buckets=64, item_buckets=128)
@@ -176,7 +176,7 @@ def test_the_layout_map_shards_exactly_the_visitor_and_item_tables():
 def test_none_is_one_device_and_every_mode_is_described():
     import keras
 
-    from app.distribution import describe, make_distribution
+    from app.training.distribution import describe, make_distribution
 
     config = smoke_config()
     assert make_distribution("none", config) is None
@@ -194,7 +194,7 @@ def test_none_is_one_device_and_every_mode_is_described():
 ])
 def test_configs_that_do_not_split_evenly_are_refused(field, value, expected):
     from app.errors import UserError
-    from app.distribution import check_divisible
+    from app.training.distribution import check_divisible
 
     check_divisible(smoke_config(), 2)
     with pytest.raises(UserError, match=re.escape(expected)):
@@ -203,7 +203,7 @@ def test_configs_that_do_not_split_evenly_are_refused(field, value, expected):
 
 def test_bad_modes_and_process_counts_are_user_errors(monkeypatch):
     from app.errors import UserError
-    from app.distribution import NUM_PROCESSES_VARIABLE, initialize_hosts, make_distribution
+    from app.training.distribution import NUM_PROCESSES_VARIABLE, initialize_hosts, make_distribution
 
     with pytest.raises(UserError, match="Received: distribution='pipeline'"):
         make_distribution("pipeline", smoke_config())

@@ -10,10 +10,10 @@ import keras
 import numpy as np
 import pytest
 
-from app.errors import UserError
 from app.config.ranker import CONFIGS
+from app.errors import UserError
 from app.ranker.model import PhoenixRanker
-from app.saved_runs import load_ranker
+from app.training.saved_runs import load_ranker
 from commands import SAMPLE
 from commands import error_lines
 from commands import fit_once

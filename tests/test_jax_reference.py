@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from app.ranker import jax_reference
 from app.bench import random_batch
 from app.config.ranker import CONFIGS
+from app.ranker import jax_reference
 from app.ranker.loss import WeightedActionCrossEntropy
 from app.ranker.model import PhoenixRanker
 

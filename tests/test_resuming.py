@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from app.resuming import EpochBackup, ResumableEarlyStopping, completed_epochs
+from app.training.resuming import EpochBackup, ResumableEarlyStopping, completed_epochs
 
 
 class Killed(Exception):

@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from app.errors import ConfigError
 from app.config.retrieval import RETRIEVAL_CONFIGS, RetrievalConfig, named_retrieval_config
+from app.errors import ConfigError
 
 
 @pytest.mark.parametrize("name", sorted(RETRIEVAL_CONFIGS))

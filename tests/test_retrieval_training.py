@@ -12,7 +12,7 @@ from keras import ops
 from app.config.retrieval import RETRIEVAL_CONFIGS
 from app.evaluation.retrieval_recall import RECALL_KS
 from app.retrieval.model import ITEM_FEATURES, USER_FEATURES, RetrievalModel
-from app.retrieval_training import (
+from app.training.retrieval import (
     compiled_retrieval_trainer,
     learning_rate_schedule,
     retrieval_optimizer,
@@ -20,10 +20,10 @@ from app.retrieval_training import (
     train_retrieval,
     train_session_retrieval,
 )
-from app.saved_runs import load_retriever
 from app.sessions.baselines import Popularity
 from app.sessions.metrics import evaluate_scorer
-from app.session_validation import even_sample
+from app.training.saved_runs import load_retriever
+from app.training.session_validation import even_sample
 from datasets.event_store import EventStore, ItemCatalog
 from datasets.retail_rocket.session_files import Sessions, prefix_cases
 from datasets.retrieval_examples import RetrievalExamples

@@ -8,7 +8,7 @@ import scipy.sparse
 
 from app.ranker.list_softmax_loss import ListSoftmaxCrossEntropy
 from app.sessions.candidates import CANDIDATE_FEATURES, SessionShortlists, case_features
-from app.session_validation import even_sample
+from app.training.session_validation import even_sample
 from datasets.event_store import ItemCatalog
 from datasets.retail_rocket.session_files import SessionCases
 

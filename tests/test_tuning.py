@@ -15,8 +15,8 @@ import pytest
 from app.config.ranker import CONFIGS
 from tuning import search
 from tuning.ranker_hyper_model import RankerHyperModel
-from tuning.ranker_tuner import TUNERS
 from tuning.ranker_tuner import RankerTuner
+from tuning.ranker_tuner import TUNERS
 from tuning.ranker_tuner import make_oracle
 from tuning.search_space import SEARCH_SPACES
 

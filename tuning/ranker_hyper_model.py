@@ -6,9 +6,9 @@ import keras
 import keras_tuner
 
 from app.errors import ConfigError
-from app.epoch_evaluation import VALIDATION_PREFIX, EpochListMetrics
 from app.evaluation.lists import evaluation_lists_for
-from app.training import MONITOR, compiled_ranker, training_batches
+from app.training.epoch_evaluation import VALIDATION_PREFIX, EpochListMetrics
+from app.training.ranker import MONITOR, compiled_ranker, training_batches
 from tuning.search_space import SEARCH_SPACES
 
 SEARCHED_FIELDS = (
@@ -44,13 +44,13 @@ class RankerHyperModel(keras_tuner.HyperModel):
     """Builds and fits `PhoenixRanker` for the hyperparameter values of a trial.
 
     A trial's config is the base config with the searched fields replaced
-    (`trial_config`); `build` compiles it with `app.training.compiled_ranker`,
+    (`trial_config`); `build` compiles it with `app.training.ranker.compiled_ranker`,
     exactly as `app.fit` does, and `fit` trains on batches and validation
     lists cut for the trial's history length, with the base config's seed.
 
     Args:
         base_config: the `TrainConfig` every trial starts from.
-        data: the loaded dataset (`app.data.load_data`).
+        data: the loaded dataset (`app.cli.data.load_data`).
         space: the `SearchSpace` to draw from.
         verbose: `model.fit`'s verbosity.
     """

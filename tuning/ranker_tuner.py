@@ -7,7 +7,7 @@ import time
 import keras_tuner
 import numpy as np
 
-from app.training import MONITOR
+from app.training.ranker import MONITOR
 from tuning.peak_memory import PeakMemory
 
 logger = logging.getLogger("tuning.ranker_tuner")

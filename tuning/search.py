@@ -11,7 +11,7 @@ report `app.fit` writes, as `<output_dir>/tuned-<project>.keras` and `.json`;
 `python -m app.evaluate <output_dir>/tuned-<project>.keras` reproduces it.
 """
 
-import app.command_environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
+import app.cli.environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
 
 import argparse
 import dataclasses
@@ -24,28 +24,28 @@ from pathlib import Path
 import keras
 from keras_tuner.engine.trial import TrialStatus
 
-from app.errors import UserError
-from app.cli import add_data_flags
-from app.cli import add_distribution_flag
-from app.cli import add_hidden_alias
-from app.cli import exits_cleanly_on_user_error
-from app.cli import setup_logging
+from app.cli.data import load_data
+from app.cli.data import resolved_data_flags
+from app.cli.shared import add_data_flags
+from app.cli.shared import add_hidden_alias
+from app.cli.shared import exits_cleanly_on_user_error
+from app.cli.shared import setup_logging
 from app.config.ranker import add_config_flags
 from app.config.ranker import config_from_args
-from app.data import resolved_data_flags
-from app.data import load_data
+from app.errors import UserError
 from app.evaluation.lists import evaluation_lists_for
-from app.training_run import BACKUP_DIR
-from app.training_run import BEST_WEIGHTS_FILE
-from app.training_run import start_run_dir
-from app.training_run import train_and_report
+from app.training.distribution import add_distribution_flag
+from app.training.run import BACKUP_DIR
+from app.training.run import BEST_WEIGHTS_FILE
+from app.training.run import start_run_dir
+from app.training.run import train_and_report
 from tuning.leaderboard import leaderboard_markdown
 from tuning.leaderboard import leaderboard_rows
 from tuning.leaderboard import write_leaderboard_csv
-from tuning.ranker_hyper_model import SEARCHED_FIELDS
 from tuning.ranker_hyper_model import RankerHyperModel
-from tuning.ranker_tuner import TUNERS
+from tuning.ranker_hyper_model import SEARCHED_FIELDS
 from tuning.ranker_tuner import RankerTuner
+from tuning.ranker_tuner import TUNERS
 from tuning.ranker_tuner import make_oracle
 from tuning.search_space import SEARCH_SPACES
 

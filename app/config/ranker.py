@@ -210,7 +210,7 @@ CONFIGS = {
         patience=2,
         use_category_match=True,
     ),
-    # The session benchmark's ranker (stage 2, `app.session_training`), chosen on its validation split: a small
+    # The session benchmark's ranker (stage 2, `app.training.sessions`), chosen on its validation split: a small
     # transformer over the prefix's last 20 views and a shortlist of 50 retrieved items plus the prefix's own,
     # with the shortlist's features (`app.sessions.candidates`), trained with a softmax over each list. Sessions
     # have no visitor, categories or other actions; ages count views. Only the view logit ranks.

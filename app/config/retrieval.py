@@ -13,7 +13,7 @@ class RetrievalConfig(ModelConfig):
     """Everything a retrieval run depends on, saved beside its model.
 
     Model fields go to `app.retrieval.model.RetrievalModel`. The two trainers
-    of `app.retrieval_training` read different data fields:
+    of `app.training.retrieval` read different data fields:
 
     - `train_retrieval` (one cut per example, event stores): each training
       example brings `negatives_per_example` items drawn by

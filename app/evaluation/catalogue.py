@@ -14,11 +14,11 @@ import numpy as np
 from keras import ops
 
 from app.evaluation.baselines import action_weighted_popularity, history_recency_scores
-from app.evaluation.lists import hashed_subset
 from app.evaluation.list_metrics import METRIC_KEYS
-from app.ranker.metrics import TIE_SEED, HitRate
+from app.evaluation.lists import hashed_subset
 from app.evaluation.report import with_relative_differences
 from app.evaluation.retrieval_recall import RetrievalQueries
+from app.ranker.metrics import TIE_SEED, HitRate
 
 CATALOGUE_METRIC_KEYS = METRIC_KEYS[:3] + ("ndcg@20", "hr@20", "mrr@20") + METRIC_KEYS[3:]
 """Keys of one scorer's entry: the sampled protocol's, plus the ranking metrics at 20."""

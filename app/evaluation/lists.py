@@ -4,11 +4,11 @@ import dataclasses
 
 import numpy as np
 
-from app.ranker.actions import numpy_probabilities_and_scores
-from app.evaluation.baselines import action_weighted_popularity, history_recency_scores, popularity_scores, random_scores
 from app.errors import UserError
+from app.evaluation.baselines import action_weighted_popularity, history_recency_scores, popularity_scores, random_scores
 from app.evaluation.list_metrics import score_lists
 from app.evaluation.report import with_relative_differences
+from app.ranker.actions import numpy_probabilities_and_scores
 
 CATEGORY_WEIGHT = 0.1
 """What a history event of another item in a candidate's category counts in the `history_category_recency`

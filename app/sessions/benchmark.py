@@ -9,8 +9,8 @@ since it (the target's position is the ranking moment).
 import numpy as np
 
 from app.sessions.baselines import LastItemTransitions, Popularity, SessionKnn, vsknn
-from app.sessions.metrics import evaluate_scorer
 from app.sessions.candidates import SessionShortlists, case_features
+from app.sessions.metrics import evaluate_scorer
 from app.two_stage.catalogue_ranker import CatalogueRanker
 from datasets.retail_rocket.session_files import Sessions
 

@@ -3,7 +3,7 @@
 import logging
 from app.errors import UserError
 
-logger = logging.getLogger("app.data")
+logger = logging.getLogger("app.cli.data")
 
 SESSIONS_DATASET = "retail_rocket/sessions"
 """The public session benchmark's build."""
@@ -15,7 +15,7 @@ DATASET_CHOICES = (
 DATA_FLAG_NAMES = (
     "dataset", "data_dir", "manual_dir", "min_visitor_events", "min_item_events", "data_engine", "beam_options"
 )
-"""The data flags every command shares (`app.cli.add_data_flags`), saved in each run's report."""
+"""The data flags every command shares (`app.cli.shared.add_data_flags`), saved in each run's report."""
 
 SYNTHETIC_BANNER = """
 ==============================================================================
@@ -87,3 +87,10 @@ def load_data(dataset, data_dir, manual_dir, min_visitor_events, min_item_events
         )
     except (FileNotFoundError, ValueError) as error:
         raise UserError(str(error)) from error
+
+
+def merged_data_flags(args, report):
+    """The run's data flags, overridden by any the user gave on this command line."""
+    flags = {name: (report or {}).get("data_flags", {}).get(name) for name in DATA_FLAG_NAMES}
+    flags.update({name: getattr(args, name) for name in DATA_FLAG_NAMES if getattr(args, name) is not None})
+    return flags

@@ -5,11 +5,11 @@ import math
 import keras
 import numpy as np
 
-from app.ranker.actions import numpy_probabilities_and_scores
-from app.evaluation.lists import predict_logits
 from app.evaluation.list_metrics import score_lists
-from app.ranker.loss import WeightedActionCrossEntropy
+from app.evaluation.lists import predict_logits
 from app.evaluation.report import COMPARED_KEYS
+from app.ranker.actions import numpy_probabilities_and_scores
+from app.ranker.loss import WeightedActionCrossEntropy
 
 VALIDATION_PREFIX = "val"
 TRAINING_LISTS_PREFIX = "train_lists"

@@ -30,7 +30,7 @@ import keras
 
 from app.errors import UserError
 
-logger = logging.getLogger("app.distribution")
+logger = logging.getLogger("app.training.distribution")
 
 MODES = ("none", "data_parallel", "model_parallel")
 """The values of `--distribution`."""
@@ -167,3 +167,21 @@ def describe(mode, distribution):
         return {"mode": mode, "devices": 1, "mesh_shape": [1]}
     mesh = distribution.device_mesh
     return {"mode": mode, "devices": int(mesh.devices.size), "mesh_shape": [int(size) for size in mesh.shape]}
+
+
+def add_distribution_flag(parser, applies_to="training"):
+    """`--distribution`, for the commands that train (`app.fit`, `tuning.search`); see this module.
+
+    Args:
+        parser: the command's `argparse.ArgumentParser`.
+        applies_to: what the flag distributes, for `--help`.
+    """
+    parser.add_argument(
+        "--distribution",
+        choices=MODES,
+        default="none",
+        help=f"how {applies_to} spreads over the devices (every device of every host; README, Scaling out): "
+        "none: one device; data_parallel: the model on every device, each training batch split across them; "
+        "model_parallel: as data_parallel, with the visitor and item hash tables split by rows across the "
+        "devices (default: %(default)s)",
+    )

@@ -8,14 +8,13 @@ from pathlib import Path
 import keras
 
 import app.ranker.model  # noqa: F401  (registers the ranker, its layers, loss and metrics for loading)
-from app.errors import UserError
-from app.errors import ConfigError
 from app.config.ranker import TrainConfig
-from app.data import DATA_FLAG_NAMES
+from app.errors import ConfigError
+from app.errors import UserError
 from app.retrieval.model import ITEM_FEATURES, USER_FEATURES
 from layers.registration import PACKAGE
 
-logger = logging.getLogger("app.saved_runs")
+logger = logging.getLogger("app.training.saved_runs")
 
 RANKER_INPUTS = (
     "visitor_id", "history_item_id", "history_category_id", "history_action", "history_age_hours",
@@ -122,9 +121,3 @@ def run_config(report):
     except (ConfigError, KeyError) as error:
         raise UserError(f"The run report has an unreadable config: {error}") from error
 
-
-def merged_data_flags(args, report):
-    """The run's data flags, overridden by any the user gave on this command line."""
-    flags = {name: (report or {}).get("data_flags", {}).get(name) for name in DATA_FLAG_NAMES}
-    flags.update({name: getattr(args, name) for name in DATA_FLAG_NAMES if getattr(args, name) is not None})
-    return flags

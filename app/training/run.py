@@ -17,17 +17,17 @@ import time
 import keras
 
 from app.errors import UserError
-from app.distribution import applied, describe, make_distribution
-from app.epoch_evaluation import TRAINING_LISTS_PREFIX, VALIDATION_PREFIX, EpochListMetrics
 from app.evaluation.lists import dataset_entry, evaluate_all
 from app.evaluation.plots import plot_comparison, plot_training_curves, read_training_log
-from app.progress import CompactProgressBar
 from app.evaluation.report import comparison_table, write_report
-from app.resuming import EpochBackup, ResumableEarlyStopping, completed_epochs
-from app.saved_runs import load_ranker
-from app.training import MONITOR, compiled_ranker, export_ranker, training_batches
+from app.training.distribution import applied, describe, make_distribution
+from app.training.epoch_evaluation import TRAINING_LISTS_PREFIX, VALIDATION_PREFIX, EpochListMetrics
+from app.training.progress import CompactProgressBar
+from app.training.ranker import MONITOR, compiled_ranker, export_ranker, training_batches
+from app.training.resuming import EpochBackup, ResumableEarlyStopping, completed_epochs
+from app.training.saved_runs import load_ranker
 
-logger = logging.getLogger("app.training_run")
+logger = logging.getLogger("app.training.run")
 
 REPORTED_SPLITS = ("validation", "test")
 REQUEST_FILE = "request.json"
@@ -105,7 +105,7 @@ class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
 def train(config, data, run_dir, lists, distribution=None):
     """Fits, scoring the validation lists every epoch as the report does, keeping the best epoch by `val_ndcg@10`.
 
-    Under a `distribution` (`app.distribution.make_distribution`) the model is built, trained and given its
+    Under a `distribution` (`app.training.distribution.make_distribution`) the model is built, trained and given its
     best weights in that distribution's scope, so its variables are laid out across the devices from the start.
 
     The training-split lists of `lists["train"]` are scored too (`train_lists_*`
@@ -185,13 +185,13 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
 
     Args:
         config: the `TrainConfig` to train.
-        data: the loaded dataset (`app.data.load_data`).
+        data: the loaded dataset (`app.cli.data.load_data`).
         lists: `{split: EvaluationLists}` for train (the generalisation gap), validation and test.
         flags: the data flags, saved in the report for `app.evaluate`.
         output_dir: `Path` of the run's files.
         run_name: name of the run's files.
         data_seconds: time it took to load `data` and `lists`, for the report.
-        distribution: `--distribution`, one of `app.distribution.MODES`: how training spreads over devices
+        distribution: `--distribution`, one of `app.training.distribution.MODES`: how training spreads over devices
             (evaluation runs on one device, from the saved file).
 
     Returns:

@@ -23,20 +23,20 @@ import numpy as np
 
 from app.errors import UserError
 from app.evaluation.lists import dataset_entry
+from app.evaluation.report import write_report
 from app.ranker.list_softmax_loss import ListSoftmaxCrossEntropy
 from app.ranker.model import PhoenixRanker
-from app.evaluation.report import write_report
-from app.saved_runs import load_ranker, load_retriever
-from app.retrieval_training import train_session_retrieval
 from app.sessions.baselines import LastItemTransitions
 from app.sessions.benchmark import RetrievalScorer, TwoStageScorer, benchmark_entry, benchmark_table, sessions_of_stores
 from app.sessions.candidates import CANDIDATE_FEATURES, SessionShortlists
-from app.session_validation import SessionValidation, even_sample
-from app.training import export_ranker
+from app.training.ranker import export_ranker
+from app.training.retrieval import train_session_retrieval
+from app.training.saved_runs import load_ranker, load_retriever
+from app.training.session_validation import SessionValidation, even_sample
 from datasets.actions import ACTION_NAMES
 from datasets.retail_rocket.session_files import prefix_cases
 
-logger = logging.getLogger("app.session_training")
+logger = logging.getLogger("app.training.sessions")
 
 STAGE_TWO_SHARE = 0.2
 """The oldest share of the training sessions whose prefixes train the ranker (the others train the retriever)."""

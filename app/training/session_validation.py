@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 
 from app.sessions.metrics import evaluate_scorer
-from app.timed_validation import TimedValidation
+from app.training.timed_validation import TimedValidation
 
 LOGGED_KEYS = ("hr@10", "mrr@10", "hr@20", "mrr@20")
 

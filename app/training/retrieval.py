@@ -15,13 +15,13 @@ from app.evaluation.lists import dataset_entry
 from app.evaluation.report import write_report
 from app.evaluation.retrieval_recall import RECALL_KS, RetrievalQueries, baseline_recalls, model_recall
 from app.retrieval.model import ITEM_FEATURES, USER_FEATURES, RetrievalModel, user_feature_inputs
-from app.saved_runs import load_retriever
-from app.session_validation import SessionValidation, even_sample
-from app.timed_validation import TimedValidation
+from app.training.saved_runs import load_retriever
+from app.training.session_validation import SessionValidation, even_sample
+from app.training.timed_validation import TimedValidation
 from layers import SampledSoftmaxLogits
 from layers.mask_accidental_hits import MASKED_LOGIT
 
-logger = logging.getLogger("app.retrieval_training")
+logger = logging.getLogger("app.training.retrieval")
 
 MONITOR = "val_recall@200"
 """The validation metric that picks the best epoch."""
@@ -189,7 +189,7 @@ def train_retrieval(config, data, output_dir, run_name, data_flags=None):
 
     Args:
         config: a `RetrievalConfig`.
-        data: what `app.data.load_data` returns (train/validation/test stores, train catalog).
+        data: what `app.cli.data.load_data` returns (train/validation/test stores, train catalog).
         output_dir: folder of the run's files (created if needed).
         run_name: name of the run's files.
         data_flags: the data flags the data was loaded with, saved in the report.

@@ -5,7 +5,7 @@ import time
 
 import keras
 
-logger = logging.getLogger("app.timed_validation")
+logger = logging.getLogger("app.training.timed_validation")
 
 
 class TimedValidation(keras.callbacks.Callback):

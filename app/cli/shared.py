@@ -79,26 +79,6 @@ def add_data_flags(parser):
     )
 
 
-def add_distribution_flag(parser, applies_to="training"):
-    """`--distribution`, for the commands that train (`app.fit`, `tuning.search`); see `app.distribution`.
-
-    Args:
-        parser: the command's `argparse.ArgumentParser`.
-        applies_to: what the flag distributes, for `--help`.
-    """
-    from app.distribution import MODES
-
-    parser.add_argument(
-        "--distribution",
-        choices=MODES,
-        default="none",
-        help=f"how {applies_to} spreads over the devices (every device of every host; README, Scaling out): "
-        "none: one device; data_parallel: the model on every device, each training batch split across them; "
-        "model_parallel: as data_parallel, with the visitor and item hash tables split by rows across the "
-        "devices (default: %(default)s)",
-    )
-
-
 def add_rebuild_flag(parser):
     """`--rebuild_data`, for the commands that score a trained model on the build it was trained on."""
     parser.add_argument(

@@ -1,0 +1,11 @@
+"""Training: how the ranker and the retrieval model are trained, run by run, and what a run leaves behind.
+
+`ranker` builds, compiles and exports the ranker and streams its batches; `run` is one ranker run in its folder
+(train with validation and backups, export, report); `retrieval` the retrieval model's trainers and run;
+`sessions` both stages on the session benchmark; `resuming` restarts an interrupted run exactly; `distribution`
+spreads a run over devices (`--distribution`); `epoch_evaluation`, `timed_validation`, `session_validation` and
+`progress` are the callbacks; `saved_runs` reads back a run's `.keras` file and report.
+
+May import: `app.errors`, `app.config`, `app.ranker`, `app.retrieval`, `app.two_stage`, `app.evaluation`,
+`app.sessions`, `app.data` (a run's dataset flags), `datasets`, `layers`.
+"""

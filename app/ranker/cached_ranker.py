@@ -51,22 +51,21 @@ class _PrefixEncoder(keras.Model):
     def __init__(self, ranker, **kwargs):
         super().__init__(**kwargs)
         inputs = {name: ranker.input[name] for name in HISTORY_FEATURES}
-        history = ranker.get_layer("history_projection").output  # [B, S, D]
-        if ranker.use_visitor_embedding:
-            customer = ranker.get_layer("visitor_embedding").output  # [B, D]
-        else:
-            customer = ops.zeros_like(history[:, 0])  # [B, D]: the ranker's customer token carries nothing
-        self.prefix_tokens = keras.Model(inputs, [customer, history], name="prefix_tokens")
-        self.sequence_positions = ranker.get_layer("sequence_positions")
-        self.isolation_mask = ranker.get_layer("candidate_isolation_mask")
-        self.decoder_stack = ranker.get_layer("decoder_stack")
-        # Every layer is the ranker's, already built: marking the model built
-        # spares `predict_on_batch` an eager (op by op) first call.
-        self.built = True
+        self.prefix_tokens = keras.Model(
+            inputs, [ranker.customer_tokens, ranker.history_tokens], name="prefix_tokens"
+        )  # [B, 1, D], [B, S, D]
+        self.sequence_positions = ranker.sequence_positions
+        self.isolation_mask = ranker.isolation_mask
+        self.decoder_stack = ranker.decoder_stack
+        self.build({name: inputs[name].shape for name in HISTORY_FEATURES})
+
+    def build(self, input_shape):
+        """Creates nothing: every layer is the ranker's, built with it (and `predict_on_batch` then needs no
+        eager first call to build the model)."""
 
     def call(self, features):
-        customer, history = self.prefix_tokens(features)  # [B, D], [B, S, D]
-        tokens = ops.concatenate([ops.expand_dims(customer, 1), history], axis=1)  # [B, P, D]
+        customer, history = self.prefix_tokens(features)  # [B, 1, D], [B, S, D]
+        tokens = ops.concatenate([customer, history], axis=1)  # [B, P, D]
         history_mask = ops.greater(features["history_item_id"], 0)  # [B, S]
         no_candidates = ops.zeros_like(history_mask[:, :0])  # [B, 0]
         positions = self.sequence_positions(history_mask, no_candidates)  # [B, P]
@@ -107,13 +106,14 @@ class _CandidateScorer(keras.Model):
         super().__init__(**kwargs)
         self.candidate_names = candidate_inputs(ranker)
         inputs = {name: ranker.input[name] for name in HISTORY_FEATURES + self.candidate_names}
-        self.candidate_tokens = keras.Model(
-            inputs, ranker.get_layer("candidate_projection").output, name="candidate_tokens"
-        )  # [B, C, D]
-        self.decoder_stack = ranker.get_layer("decoder_stack")
-        self.final_norm = ranker.get_layer("final_norm")
-        self.action_logits = ranker.get_layer("action_logits")
-        self.built = True  # as in `_PrefixEncoder`
+        self.candidate_tokens = keras.Model(inputs, ranker.candidate_tokens, name="candidate_tokens")  # [B, C, D]
+        self.decoder_stack = ranker.decoder_stack
+        self.final_norm = ranker.final_norm
+        self.action_logits = ranker.action_logits
+        self.build({name: inputs[name].shape for name in inputs})
+
+    def build(self, input_shape):
+        """Creates nothing, as `_PrefixEncoder.build`."""
 
     def call(self, inputs):
         candidates = self.candidate_tokens(
@@ -170,7 +170,7 @@ class CachedRanker:
                 f"`chunk_size` must be a positive int. Received: chunk_size={chunk_size!r}"
             )
         self.chunk_size = chunk_size
-        self.num_actions = ranker.get_layer("action_logits").units
+        self.num_actions = ranker.action_logits.units
         self.prefix_encoder = _PrefixEncoder(ranker, name="prefix_encoder")
         self.candidate_scorer = _CandidateScorer(ranker, name="candidate_scorer")
 

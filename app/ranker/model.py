@@ -204,13 +204,11 @@ class PhoenixRanker(keras.Model):
         )  # [B, C, D]
 
         tokens = ops.concatenate([customer, history, candidates], axis=1)  # [B, T, D]
-        attention_mask = CandidateIsolationMask(name="candidate_isolation_mask", dtype=dtype)(
-            history_mask, candidate_mask
-        )  # [B, T, T]
-        positions = SequencePositions(name="sequence_positions", dtype=dtype)(
-            history_mask, candidate_mask
-        )  # [B, T]
-        hidden = DecoderStack(
+        isolation_mask = CandidateIsolationMask(name="candidate_isolation_mask", dtype=dtype)
+        attention_mask = isolation_mask(history_mask, candidate_mask)  # [B, T, T]
+        sequence_positions = SequencePositions(name="sequence_positions", dtype=dtype)
+        positions = sequence_positions(history_mask, candidate_mask)  # [B, T]
+        decoder_stack = DecoderStack(
             num_layers=num_layers,
             num_query_heads=num_query_heads,
             num_key_value_heads=num_key_value_heads,
@@ -222,16 +220,27 @@ class PhoenixRanker(keras.Model):
             seed=DECODER_DROPOUT_SEED,
             name="decoder_stack",
             dtype=dtype,
-        )(tokens, positions, attention_mask)  # [B, T, D]
-        hidden = RMSNorm(name="final_norm", dtype=dtype)(hidden)  # [B, T, D]
+        )
+        hidden = decoder_stack(tokens, positions, attention_mask)  # [B, T, D]
+        final_norm = RMSNorm(name="final_norm", dtype=dtype)
+        hidden = final_norm(hidden)  # [B, T, D]
         hidden = CandidateTokens(name="candidate_tokens", dtype=dtype)(hidden, candidate_item_id)  # [B, C, D]
-        logits = keras.layers.Dense(
-            NUM_ACTIONS, use_bias=False, dtype="float32", name="action_logits"
-        )(hidden)  # [B, C, A]
+        action_logits = keras.layers.Dense(NUM_ACTIONS, use_bias=False, dtype="float32", name="action_logits")
+        logits = action_logits(hidden)  # [B, C, A]
 
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         if dtype is not None:
             self.dtype_policy = keras.dtype_policies.get(dtype)
+
+        # What `CachedRanker` reuses: this graph's tokens before the transformer, and the layers after them.
+        self.customer_tokens = customer  # [B, 1, D]
+        self.history_tokens = history  # [B, S, D]
+        self.candidate_tokens = candidates  # [B, C, D]
+        self.sequence_positions = sequence_positions
+        self.isolation_mask = isolation_mask
+        self.decoder_stack = decoder_stack
+        self.final_norm = final_norm
+        self.action_logits = action_logits
 
         self.emb_size = emb_size
         self.num_layers = num_layers

@@ -187,6 +187,7 @@ class RetrievalModel(keras.Model):
         user = LastValidToken(name="last_valid_token")(hidden, token_mask)  # [B, D]
         user = user_embedding_of_state(user, user_normalization, item_bias)  # [B, E]
         user_tower = keras.Model(user_inputs, user, name="user_tower")
+        users_by_position = user_embedding_of_state(hidden[:, 1:], user_normalization, item_bias)  # [B, S, E]
 
         item_inputs = {
             "item_id": keras.Input(shape=(), dtype="int32", name="item_id"),
@@ -218,6 +219,7 @@ class RetrievalModel(keras.Model):
 
         self.user_tower = user_tower
         self.item_tower = item_tower
+        self.users_by_position = users_by_position  # [B, S, E]: `sequence_tower`'s output
         self.emb_size = emb_size
         self.num_layers = num_layers
         self.num_query_heads = num_query_heads
@@ -249,10 +251,7 @@ class RetrievalModel(keras.Model):
         Its output at history position `p` is the user embedding of the history ending at `p` (equal to the user
         tower's when the model has no age embedding); padded positions give meaningless values.
         """
-        hidden = self.user_tower.get_layer("final_norm").output  # [B, T, D]
-        normalization = self.user_tower.get_layer("user_normalization") if self.normalize else None
-        users = user_embedding_of_state(hidden[:, 1:], normalization, self.item_bias)  # [B, S, E]
-        return keras.Model(self.user_tower.input, users, name="sequence_tower")
+        return keras.Model(self.user_tower.input, self.users_by_position, name="sequence_tower")
 
     def user_embeddings(self, features, batch_size=512):
         """float32 `[N, E]` user embeddings of a dict of numpy history features (extra keys ignored).

@@ -4,5 +4,5 @@
 transitions, session kNN, V-SKNN); `candidates` the ranker's shortlist and features for a session prefix;
 `benchmark` scores every method on the same cases.
 
-May import: `app.two_stage`, `app.ranker`, `datasets`.
+May import: `app.two_stage`, `datasets`.
 """

@@ -7,5 +7,5 @@ spreads a run over devices (`--distribution`); `epoch_evaluation`, `timed_valida
 `progress` are the callbacks; `saved_runs` reads back a run's `.keras` file and report.
 
 May import: `app.errors`, `app.config`, `app.ranker`, `app.retrieval`, `app.two_stage`, `app.evaluation`,
-`app.sessions`, `app.data` (a run's dataset flags), `datasets`, `layers`.
+`app.sessions`, `datasets`, `layers`.
 """

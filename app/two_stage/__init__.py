@@ -3,5 +3,5 @@
 `catalogue_ranker` ranks a whole catalogue for a visitor (shortlist plus the visitor's own items);
 `timing` measures it on random weights for `app.bench` (cached vs full ranker, exhaustive vs two stages).
 
-May import: `app.ranker`, `app.retrieval`, `datasets.actions`.
+May import: `app.ranker`, `app.retrieval`, `datasets`, `layers`.
 """

@@ -21,6 +21,7 @@ import app.cli.environment  # noqa: F401  (first: the backend and a quiet Tensor
 import argparse
 import dataclasses
 import logging
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -98,6 +99,7 @@ def check_sessions_request(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging()
+    verbose = 2 if os.environ.get("CI") else 1  # one line per epoch in CI logs, a progress bar otherwise
     config = config_from_args(args, MODEL_CONFIGS[args.model])
     output_dir = Path(args.output_dir)
     if args.config in SESSIONS_CONFIGS:
@@ -111,12 +113,12 @@ def main(argv=None):
         from app.training.sessions import train_sessions
 
         run_name = args.run_name or f"{args.config}-{datetime.now():%Y%m%d-%H%M%S}"
-        train_sessions(config, RETRIEVAL_CONFIGS[args.config], data, output_dir, run_name, flags)
+        train_sessions(config, RETRIEVAL_CONFIGS[args.config], data, output_dir, run_name, flags, verbose)
         return
     if args.model == "retrieval":
         run_name = args.run_name or f"{args.config}-retrieval-{datetime.now():%Y%m%d-%H%M%S}"
         with applied(make_distribution(args.distribution, config)):
-            train_retrieval(config, data, output_dir, run_name, data_flags=flags)
+            train_retrieval(config, data, output_dir, run_name, data_flags=flags, verbose=verbose)
         return
     lists = evaluation_lists_for(config, data, ("train", "validation", "test"))
     data_seconds = time.perf_counter() - started
@@ -128,7 +130,7 @@ def main(argv=None):
     run_name = run_name or f"{args.config}-{datetime.now():%Y%m%d-%H%M%S}"
     if start_run_dir(output_dir, run_name, request):
         logger.info("Resuming the interrupted run %s from its backup.", run_name)
-    train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds, args.distribution)
+    train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds, args.distribution, verbose)
 
 
 if __name__ == "__main__":

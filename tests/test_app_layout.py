@@ -85,3 +85,8 @@ def test_the_errors_import_without_keras():
 
 def test_library_code_finds_no_layer_by_name():
     assert [path for path in APP.rglob("*.py") if "get_layer(" in path.read_text()] == []
+
+
+def test_only_commands_choose_verbosity_and_the_plotting_backend():
+    library = [path for path in APP.rglob("*.py") if path.parent != APP and path.parent.name != "cli"]
+    assert [path for path in library if re.search(r"environ(\.get)?\(?\[?\"CI\"|matplotlib\.use\(", path.read_text())] == []

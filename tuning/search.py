@@ -155,7 +155,7 @@ def directory_size(path):
     return sum(file.stat().st_size for file in Path(path).rglob("*") if file.is_file())
 
 
-def retrain_best(best_config, data, flags, output_dir, run_name, data_seconds, distribution="none"):
+def retrain_best(best_config, data, flags, output_dir, run_name, data_seconds, distribution="none", verbose=1):
     """Retrains `best_config` from scratch as app.fit would (under `--distribution`), unless that run is saved."""
     request = {"config": dataclasses.asdict(best_config), "data": flags}
     report_path = output_dir / f"{run_name}.json"
@@ -181,6 +181,7 @@ def retrain_best(best_config, data, flags, output_dir, run_name, data_seconds, d
         run_name,
         data_seconds + time.perf_counter() - started,
         distribution,
+        verbose,
     )
     # The best epoch's weights are in `<run_name>.keras` now; keep one copy only.
     (output_dir / run_name / BEST_WEIGHTS_FILE).unlink(missing_ok=True)
@@ -259,6 +260,7 @@ def main(argv=None):
         f"tuned-{project_name}",
         data_seconds,
         args.distribution,
+        verbose=2 if os.environ.get("CI") else 1,
     )
     logger.info(
         "Disk: %s holds %.1f KB (trial metadata only); %s holds %.1f KB.",

@@ -2,13 +2,9 @@
 
 import csv
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-
-from app.evaluation.report import COMPARED_KEYS  # noqa: E402
+from app.evaluation.report import COMPARED_KEYS
 
 CURVES = ("loss", "ndcg@10", "hr@10", "mrr", "auc_transaction", "auc_addtocart", "auc_view")
 """Panels of training against validation; the last panel is the generalisation gap."""

@@ -3,7 +3,6 @@ a session), validation recall and session HR/MRR, the run report."""
 
 import dataclasses
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -177,7 +176,7 @@ class ValidationRecall(TimedValidation):
                 f"{self.baselines['history_then_popularity']['recall@200']:.4f})")
 
 
-def train_retrieval(config, data, output_dir, run_name, data_flags=None):
+def train_retrieval(config, data, output_dir, run_name, data_flags=None, verbose=1):
     """Fits the retrieval model, keeps its best epoch by validation recall@200, saves and reports it.
 
     Writes `<output_dir>/<run_name>.keras` (the `RetrievalModel`, no optimizer)
@@ -193,6 +192,7 @@ def train_retrieval(config, data, output_dir, run_name, data_flags=None):
         output_dir: folder of the run's files (created if needed).
         run_name: name of the run's files.
         data_flags: the data flags the data was loaded with, saved in the report.
+        verbose: `model.fit`'s verbosity (2: one line per epoch, for logs).
 
     Returns:
         The report written to `<run_name>.json`.
@@ -239,7 +239,7 @@ def train_retrieval(config, data, output_dir, run_name, data_flags=None):
         steps_per_epoch=config.steps_per_epoch,
         callbacks=[validation_recall, early_stopping],
         shuffle=False,
-        verbose=2 if os.environ.get("CI") else "auto",
+        verbose=verbose,
     )
     model_path = output_dir / f"{run_name}.keras"
     model.save(model_path)
@@ -293,7 +293,7 @@ def recall_table(entry):
     return "\n".join([f"({entry['model']['visitors']} visitors)", header, *lines])
 
 
-def train_session_retrieval(config, sessions, validation_cases, item_popularity):
+def train_session_retrieval(config, sessions, validation_cases, item_popularity, verbose=1):
     """Fits the retrieval model on every position of `sessions` (the session benchmark's stage 1).
 
     Batches come from `datasets.session_sequences.SessionSequences` (bucketed,
@@ -310,6 +310,7 @@ def train_session_retrieval(config, sessions, validation_cases, item_popularity)
         validation_cases: `SessionCases` of which `config.eval_cases` (evenly spaced, `even_sample`; 0: all) are
             scored after every epoch (`SessionValidation`), or None to score nothing.
         item_popularity: `[I + 1]` training event counts per item id: negative sampling, log-Q, ties.
+        verbose: `model.fit`'s verbosity (2: one line per epoch, for logs).
 
     Returns:
         `(model, history)`: the trained `RetrievalModel` and the `keras.callbacks.History` (per epoch `loss`,
@@ -348,6 +349,6 @@ def train_session_retrieval(config, sessions, validation_cases, item_popularity)
         steps_per_epoch=sequences.steps_per_epoch,
         callbacks=callbacks,
         shuffle=False,
-        verbose=2 if os.environ.get("CI") else "auto",
+        verbose=verbose,
     )
     return model, history

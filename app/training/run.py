@@ -10,7 +10,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import shutil
 import time
 
@@ -102,7 +101,7 @@ class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
             self.model.stop_training = True
 
 
-def train(config, data, run_dir, lists, distribution=None):
+def train(config, data, run_dir, lists, distribution=None, verbose=1):
     """Fits, scoring the validation lists every epoch as the report does, keeping the best epoch by `val_ndcg@10`.
 
     Under a `distribution` (`app.training.distribution.make_distribution`) the model is built, trained and given its
@@ -124,10 +123,10 @@ def train(config, data, run_dir, lists, distribution=None):
     # state (TFDS), so a seed set earlier would give other weights when the data was built in this process.
     keras.utils.set_random_seed(config.seed)
     with applied(distribution):
-        return _fit(config, data, run_dir, lists)
+        return _fit(config, data, run_dir, lists, verbose)
 
 
-def _fit(config, data, run_dir, lists):
+def _fit(config, data, run_dir, lists, verbose):
     """`train`'s work, in whatever distribution scope it was called."""
     model = compiled_ranker(config)
     log_path = run_dir / LOG_FILE
@@ -153,7 +152,7 @@ def _fit(config, data, run_dir, lists):
         keras.callbacks.CSVLogger(str(log_path), append=True),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
         timer,
-        CompactProgressBar(verbose=2 if os.environ.get("CI") else 1),
+        CompactProgressBar(verbose=verbose),
     ]
     model.fit(
         training_batches(config, data).skip(done * config.steps_per_epoch),
@@ -177,7 +176,8 @@ def _fit(config, data, run_dir, lists):
     return model, timer.seconds
 
 
-def train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds, distribution="none"):
+def train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds, distribution="none",
+                     verbose=1):
     """Trains in `<output_dir>/<run_name>/`, then writes `<run_name>.keras`, `.json` and the plots.
 
     The report is what `app.evaluate` reproduces. The run directory must exist
@@ -193,13 +193,14 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
         data_seconds: time it took to load `data` and `lists`, for the report.
         distribution: `--distribution`, one of `app.training.distribution.MODES`: how training spreads over devices
             (evaluation runs on one device, from the saved file).
+        verbose: the progress bar's verbosity, as Keras' `verbose` (2: one line per epoch, for logs).
 
     Returns:
         The report written to `<output_dir>/<run_name>.json`.
     """
     run_dir = output_dir / run_name
     keras_distribution = make_distribution(distribution, config)
-    model, epoch_seconds = train(config, data, run_dir, lists, keras_distribution)
+    model, epoch_seconds = train(config, data, run_dir, lists, keras_distribution, verbose)
     model_path = export_ranker(model, config, output_dir / f"{run_name}.keras")
 
     # Report what the saved file does, exactly as `app.evaluate` will see it.

@@ -89,7 +89,7 @@ def compiled_session_ranker(config):
     return ranker
 
 
-def train_sessions(config, retrieval_config, data, output_dir, run_name, data_flags):
+def train_sessions(config, retrieval_config, data, output_dir, run_name, data_flags, verbose=1):
     """Trains both stages on `data` (the `retail_rocket/sessions` build) and writes the run's files.
 
     Args:
@@ -115,7 +115,9 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
     popularity = transitions.item_popularity
 
     keras.utils.set_random_seed(config.seed)
-    retriever, retrieval_history = train_session_retrieval(retrieval_config, stage_one_sessions, sample, popularity)
+    retriever, retrieval_history = train_session_retrieval(
+        retrieval_config, stage_one_sessions, sample, popularity, verbose
+    )
     retriever_path = output_dir / f"{run_name}.retrieval.keras"
     retriever.save(retriever_path)
     stage_one_seconds = time.perf_counter() - started

@@ -1,7 +1,7 @@
 """The fixed ranker behind `tests/data/ranker_0_1_0.keras`: its config, weights generator and inputs.
 
 The `.keras` file was saved by the project's code as of version 0.1.0 (commit b73f12f), before the code-health
-refactor; `tests/test_saved_ranker_compatibility.py` checks that today's code still loads it and scores exactly as
+refactor; `tests/test_ranker_saved_file_compatibility.py` checks that today's code still loads it and scores exactly as
 a model built now from the same config and weights.
 """
 

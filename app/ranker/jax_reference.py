@@ -1,6 +1,6 @@
 """A plain-JAX forward pass and train step of `PhoenixRanker`, written from the formulas.
 
-The test oracle of the Keras model (`tests/test_jax_reference.py`) and the
+The test oracle of the Keras model (`tests/test_ranker_jax_reference.py`) and the
 baseline of `app.bench`: the same network in `jax.numpy` / `jax.nn` only, with
 the weights in a nested dict of arrays.
 

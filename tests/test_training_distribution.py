@@ -2,7 +2,7 @@
 their rows per device, and a model saved from a sharded run loads and scores the same in a fresh one-device process.
 
 The two-device runs are subprocesses started with `XLA_FLAGS=--xla_force_host_platform_device_count=2` (the device
-count is fixed when JAX starts). This file is also their script: `python tests/test_distribution.py DATA_DIR OUT_DIR
+count is fixed when JAX starts). This file is also their script: `python tests/test_training_distribution.py DATA_DIR OUT_DIR
 MODES [MODEL.keras ...]` (see `run_modes`).
 
 Same data: every run seeds Keras with the config's seed right before building the model, as `app.training.run.train`

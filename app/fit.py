@@ -21,7 +21,6 @@ import app.cli.environment  # noqa: F401  (first: the backend and a quiet Tensor
 import argparse
 import dataclasses
 import logging
-import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ from app.cli.data import resolved_data_flags
 from app.cli.shared import add_data_flags
 from app.cli.shared import exits_cleanly_on_user_error
 from app.cli.shared import setup_logging
+from app.cli.shared import training_verbosity
 from app.config.ranker import CONFIGS
 from app.config.ranker import add_config_flags
 from app.config.ranker import config_from_args
@@ -99,7 +99,7 @@ def check_sessions_request(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging()
-    verbose = 2 if os.environ.get("CI") else 1  # one line per epoch in CI logs, a progress bar otherwise
+    verbose = training_verbosity()
     config = config_from_args(args, MODEL_CONFIGS[args.model])
     output_dir = Path(args.output_dir)
     if args.config in SESSIONS_CONFIGS:

@@ -36,13 +36,8 @@ def owner(module):
 
 def arrows(package):
     """The packages and top-level modules that the modules of `app/<package>/` import."""
-    found = set()
-    for path in (APP / package).rglob("*.py"):
-        for module in imported_modules(path):
-            if module.split(".")[0] in FIRST_PARTY and (
-                    not module.startswith("app.") or (APP / module.split(".")[1]).exists()
-                    or (APP / f"{module.split('.')[1]}.py").exists()):
-                found.add(owner(module))
+    found = {owner(module) for path in (APP / package).rglob("*.py") for module in imported_modules(path)
+             if module.split(".")[0] in FIRST_PARTY}
     return found - {f"app.{package}"}
 
 

@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from app.cli.shared import add_data_flags
 from app.cli.shared import add_hidden_alias
 from app.cli.shared import exits_cleanly_on_user_error
 from app.cli.shared import setup_logging
+from app.cli.shared import training_verbosity
 from app.config.ranker import add_config_flags
 from app.config.ranker import config_from_args
 from app.errors import UserError
@@ -210,7 +210,7 @@ def main(argv=None):
     logger.info("Data ready in %.1f s: %s %s.", data_seconds, data.name, data.version)
 
     hypermodel = RankerHyperModel(
-        config, data, space, verbose=2 if os.environ.get("CI") else "auto"
+        config, data, space, verbose=training_verbosity()
     )
     tuner = RankerTuner(
         oracle=make_oracle(args.tuner, args.max_trials, config.epochs, config.seed),
@@ -260,7 +260,7 @@ def main(argv=None):
         f"tuned-{project_name}",
         data_seconds,
         args.distribution,
-        verbose=2 if os.environ.get("CI") else 1,
+        verbose=training_verbosity(),
     )
     logger.info(
         "Disk: %s holds %.1f KB (trial metadata only); %s holds %.1f KB.",

@@ -1,8 +1,9 @@
-"""What every command shares: logging format, user errors as one line, the data flags."""
+"""What every command shares: logging format, training verbosity, user errors as one line, the data flags."""
 
 import argparse
 import functools
 import logging
+import os
 import sys
 
 from app.errors import ConfigError
@@ -17,6 +18,11 @@ def setup_logging(level=logging.INFO):
     logging.getLogger("absl").setLevel(logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("jax").setLevel(logging.WARNING)
+
+
+def training_verbosity():
+    """Keras' `verbose` for a command's training: one line per epoch where `CI` is set (logs), else a progress bar."""
+    return 2 if os.environ.get("CI") else 1
 
 
 def exits_cleanly_on_user_error(main):

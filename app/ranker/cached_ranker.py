@@ -26,7 +26,18 @@ CACHE_NAMES = ("prefix_keys", "prefix_values")
 """The arrays of a cache, each `[B, L, P, K, Dh]` with `P = 1 + S`."""
 
 
-class _PrefixEncoder(keras.Model):
+class _RankerPart(keras.Model):
+    """A model made of a ranker's own layers, built with the ranker: `build` creates nothing.
+
+    Subclasses call `self.build(...)` once their layers are set, so `predict_on_batch` needs no eager first call
+    to build the model.
+    """
+
+    def build(self, input_shape):
+        """Nothing to create: every layer is the ranker's."""
+
+
+class _PrefixEncoder(_RankerPart):
     """The ranker's customer and history tokens through its decoder stack, to keys and values.
 
     Built from the ranker's own layers: its graph up to the customer embedding
@@ -59,10 +70,6 @@ class _PrefixEncoder(keras.Model):
         self.decoder_stack = ranker.decoder_stack
         self.build({name: inputs[name].shape for name in HISTORY_FEATURES})
 
-    def build(self, input_shape):
-        """Creates nothing: every layer is the ranker's, built with it (and `predict_on_batch` then needs no
-        eager first call to build the model)."""
-
     def call(self, features):
         customer, history = self.prefix_tokens(features)  # [B, 1, D], [B, S, D]
         tokens = ops.concatenate([customer, history], axis=1)  # [B, P, D]
@@ -79,7 +86,7 @@ class _PrefixEncoder(keras.Model):
         return {"prefix_keys": keys, "prefix_values": values}
 
 
-class _CandidateScorer(keras.Model):
+class _CandidateScorer(_RankerPart):
     """The ranker's candidate tokens through its decoder stack against a prefix cache, to logits.
 
     Built from the ranker's own layers: its graph up to the candidate
@@ -111,9 +118,6 @@ class _CandidateScorer(keras.Model):
         self.final_norm = ranker.final_norm
         self.action_logits = ranker.action_logits
         self.build({name: inputs[name].shape for name in inputs})
-
-    def build(self, input_shape):
-        """Creates nothing, as `_PrefixEncoder.build`."""
 
     def call(self, inputs):
         candidates = self.candidate_tokens(

@@ -514,6 +514,7 @@ def run(args):
     )
     if args.compilation_cache:
         enable_compilation_cache(args.compilation_cache)
+    keras.utils.set_random_seed(config.seed)  # the random models' weights and the benchmark's inputs
     results = {"config": args.config, "device": device_info(), "versions": versions()}
     LOGGER.info("device: %s | cpu: %s | load %.2f", results["device"]["description"],
                 results["device"]["cpu"], results["device"]["load_average_1m"])

@@ -25,6 +25,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import keras
+
 from app.cli.data import SESSIONS_DATASET
 from app.cli.data import load_data
 from app.cli.data import resolved_data_flags
@@ -95,6 +97,15 @@ def check_sessions_request(args):
         raise UserError(f"--config {args.config} runs on one device. Received: --distribution {args.distribution}.")
 
 
+def seed_after_data(seed):
+    """Seeds Keras, NumPy and Python right before the weights are drawn.
+
+    Not earlier: building a dataset consumes Python's global random state (TFDS), so a seed set before loading
+    the data would give other weights in the run that built it than in the runs that found it built.
+    """
+    keras.utils.set_random_seed(seed)
+
+
 @exits_cleanly_on_user_error
 def main(argv=None):
     args = build_parser().parse_args(argv)
@@ -113,10 +124,12 @@ def main(argv=None):
         from app.training.sessions import train_sessions
 
         run_name = args.run_name or f"{args.config}-{datetime.now():%Y%m%d-%H%M%S}"
+        seed_after_data(config.seed)
         train_sessions(config, RETRIEVAL_CONFIGS[args.config], data, output_dir, run_name, flags, verbose)
         return
     if args.model == "retrieval":
         run_name = args.run_name or f"{args.config}-retrieval-{datetime.now():%Y%m%d-%H%M%S}"
+        seed_after_data(config.seed)
         with applied(make_distribution(args.distribution, config)):
             train_retrieval(config, data, output_dir, run_name, data_flags=flags, verbose=verbose)
         return
@@ -130,6 +143,7 @@ def main(argv=None):
     run_name = run_name or f"{args.config}-{datetime.now():%Y%m%d-%H%M%S}"
     if start_run_dir(output_dir, run_name, request):
         logger.info("Resuming the interrupted run %s from its backup.", run_name)
+    seed_after_data(config.seed)
     train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds, args.distribution, verbose)
 
 

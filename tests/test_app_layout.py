@@ -85,3 +85,14 @@ def test_library_code_finds_no_layer_by_name():
 def test_only_commands_choose_verbosity_and_the_plotting_backend():
     library = [path for path in APP.rglob("*.py") if path.parent != APP and path.parent.name != "cli"]
     assert [path for path in library if re.search(r"environ(\.get)?\(?\[?\"CI\"|matplotlib\.use\(", path.read_text())] == []
+
+
+def test_only_commands_seed_the_global_random_state():
+    seeding = {
+        path.relative_to(REPO).as_posix()
+        for folder in ("app", "datasets", "layers", "tuning")
+        for path in (REPO / folder).rglob("*.py")
+        if "set_random_seed(" in path.read_text()
+    }
+    entry_points = {f"app/{command}.py" for command in COMMANDS} | {"tuning/search.py"}
+    assert "app/fit.py" in seeding and seeding <= entry_points, seeding

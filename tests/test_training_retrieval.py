@@ -63,6 +63,7 @@ def test_trainer_scores_batches_with_the_models_towers():
 def test_tiny_fit_on_the_synthetic_twin(retail_rocket_synthetic, tmp_path):
     data = retail_rocket_synthetic
     config = dataclasses.replace(RETRIEVAL_CONFIGS["smoke"], epochs=3, patience=3)
+    keras.utils.set_random_seed(config.seed)
     report = train_retrieval(config, data, tmp_path, "tiny")
 
     assert json.loads((tmp_path / "tiny.json").read_text()) == json.loads(json.dumps(report))
@@ -181,6 +182,7 @@ def test_tiny_session_fit_lowers_the_loss_and_beats_popularity():
     popularity = training.item_counts(60)
     config = dataclasses.replace(RETRIEVAL_CONFIGS["sessions_smoke"], history_length=4, batch_tokens=32)
     cases = prefix_cases(validation)
+    keras.utils.set_random_seed(config.seed)
     model, history = train_session_retrieval(config, training, cases, popularity)
     losses = history.history["loss"]
     assert len(losses) == config.epochs and losses[-1] < losses[0]

@@ -47,6 +47,8 @@ class RankerHyperModel(keras_tuner.HyperModel):
     (`trial_config`); `build` compiles it with `app.training.ranker.compiled_ranker`,
     exactly as `app.fit` does, and `fit` trains on batches and validation
     lists cut for the trial's history length, with the base config's seed.
+    The weights come from the global random state: the command seeds it before each trial
+    (`tuning.search.TrialsFromTheSeed`).
 
     Args:
         base_config: the `TrainConfig` every trial starts from.
@@ -89,9 +91,7 @@ class RankerHyperModel(keras_tuner.HyperModel):
             raise keras_tuner.errors.FailedTrialError(f"Impossible combination: {error}") from error
 
     def build(self, hp):
-        keras.backend.clear_session()
         config = self.trial_config(hp)
-        keras.utils.set_random_seed(config.seed)
         try:
             return compiled_ranker(config)
         except ValueError as error:

@@ -155,6 +155,18 @@ def directory_size(path):
     return sum(file.stat().st_size for file in Path(path).rglob("*") if file.is_file())
 
 
+class TrialsFromTheSeed(RankerHyperModel):
+    """Every trial starts from a fresh Keras session and the config's seed, as `app.fit` starts a run.
+
+    So trials differ only by their values, and the best one retrained (`retrain_best`) gets its trial's weights.
+    """
+
+    def build(self, hp):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(self.base_config.seed)
+        return super().build(hp)
+
+
 def retrain_best(best_config, data, flags, output_dir, run_name, data_seconds, distribution="none", verbose=1):
     """Retrains `best_config` from scratch as app.fit would (under `--distribution`), unless that run is saved."""
     request = {"config": dataclasses.asdict(best_config), "data": flags}
@@ -172,6 +184,7 @@ def retrain_best(best_config, data, flags, output_dir, run_name, data_seconds, d
     started = time.perf_counter()
     lists = evaluation_lists_for(best_config, data, ("train", "validation", "test"))
     keras.backend.clear_session()
+    keras.utils.set_random_seed(best_config.seed)
     train_and_report(
         best_config,
         data,
@@ -209,7 +222,7 @@ def main(argv=None):
     data_seconds = time.perf_counter() - started
     logger.info("Data ready in %.1f s: %s %s.", data_seconds, data.name, data.version)
 
-    hypermodel = RankerHyperModel(
+    hypermodel = TrialsFromTheSeed(
         config, data, space, verbose=training_verbosity()
     )
     tuner = RankerTuner(

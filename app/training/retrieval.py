@@ -202,7 +202,6 @@ def train_retrieval(config, data, output_dir, run_name, data_flags=None, verbose
     started = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(config.seed)
     try:
         examples = RetrievalExamples(
             data.train,
@@ -327,7 +326,6 @@ def train_session_retrieval(config, sessions, validation_cases, item_popularity,
         popularity_alpha=config.popularity_alpha,
     )
     logger.info("Session training data: %s.", sequences.statistics)
-    keras.utils.set_random_seed(config.seed)
     model = RetrievalModel(**config.model_kwargs())
     trainer = session_retrieval_trainer(model, config.batch_negatives)
     trainer.compile(

@@ -106,6 +106,7 @@ def train(config, data, run_dir, lists, distribution=None, verbose=1):
 
     Under a `distribution` (`app.training.distribution.make_distribution`) the model is built, trained and given its
     best weights in that distribution's scope, so its variables are laid out across the devices from the start.
+    The weights are drawn from the global random state: the command seeds it (`keras.utils.set_random_seed`).
 
     The training-split lists of `lists["train"]` are scored too (`train_lists_*`
     in the log), for the generalisation gap.
@@ -119,9 +120,6 @@ def train(config, data, run_dir, lists, distribution=None, verbose=1):
     Returns:
         The model with its best epoch's weights, and the seconds of each epoch run now.
     """
-    # Seeded here, right before the weights are drawn: building a dataset consumes Python's global random
-    # state (TFDS), so a seed set earlier would give other weights when the data was built in this process.
-    keras.utils.set_random_seed(config.seed)
     with applied(distribution):
         return _fit(config, data, run_dir, lists, verbose)
 

@@ -114,7 +114,6 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
     transitions = LastItemTransitions().fit(training, num_items)
     popularity = transitions.item_popularity
 
-    keras.utils.set_random_seed(config.seed)
     retriever, retrieval_history = train_session_retrieval(
         retrieval_config, stage_one_sessions, sample, popularity, verbose
     )
@@ -128,7 +127,6 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
     features, labels, mask, list_statistics = training_lists(shortlists, prefix_cases(stage_two_sessions))
     logger.info("Stage 2: %d training lists of %d candidates (%d cases without their target in the shortlist).",
                 list_statistics["lists"], shortlists.num_candidates, list_statistics["target_not_shortlisted"])
-    keras.utils.set_random_seed(config.seed)
     ranker = compiled_session_ranker(config)
     batches = _list_batches(features, labels, mask, config.batch_size, config.seed)
     validation = SessionValidation(lambda: TwoStageScorer(ranker, shortlists, data.catalog, config.action_weights),

@@ -12,7 +12,6 @@ import os
 import statistics
 import time
 
-import keras
 import numpy as np
 
 from app.ranker.cached_ranker import CachedRanker
@@ -42,9 +41,8 @@ FULL_MODEL_CHUNK_SIZE = 1024
 """Candidates per list when the full ranker scores a catalogue (`app.recommend`'s default)."""
 
 
-def random_ranker(config, seed=0):
-    """A `PhoenixRanker` of `config` with random weights, in float32."""
-    keras.utils.set_random_seed(seed)
+def random_ranker(config):
+    """A `PhoenixRanker` of `config` with random weights (drawn from the global seed the command set), in float32."""
     return PhoenixRanker(**config.model_kwargs(), dtype="float32")
 
 
@@ -186,7 +184,7 @@ def cached_speedup(config, num_candidates=1000, repeats=20, seed=0):
         CPU-time medians), the `multiply_adds` arithmetic and the load average.
     """
     rng = np.random.default_rng(seed)
-    ranker = random_ranker(config, seed)
+    ranker = random_ranker(config)
     items, categories = random_catalogue(num_candidates, rng)
     history = random_history(config.history_length, items, categories, rng)
     features = {**history, "candidate_item_id": items[None], "candidate_category_id": categories[None]}
@@ -255,7 +253,7 @@ def exhaustive_ranking(
         `speedup_over_full_model` and `same_top_k`.
     """
     rng = np.random.default_rng(seed)
-    ranker = random_ranker(config, seed)
+    ranker = random_ranker(config)
     items, categories = random_catalogue(catalogue_size, rng)
     history = random_history(config.history_length, items, categories, rng)
     chunk_size = balanced_chunk_size(catalogue_size, max_chunk_size)
@@ -306,7 +304,7 @@ def two_stage_timing(config, retrieval_config, catalogue_size, retrieved=DEFAULT
         shortlist size and the load average.
     """
     rng = np.random.default_rng(seed)
-    ranker = random_ranker(config, seed)
+    ranker = random_ranker(config)
     retriever = RetrievalModel(**retrieval_config.model_kwargs())
     items, categories = random_catalogue(catalogue_size, rng)
     order = np.argsort(items)

@@ -4,21 +4,21 @@ Every visitor with events in the split is a query: the history is the visitor's 
 before the split (as in the sampled lists), the relevant items are the visitor's distinct items of the split,
 graded by their strongest action (transaction 3, addtocart 2, view 1). Every scorer ranks all items of the
 training catalogue; a relevant item outside it cannot be ranked by anyone, so it stays in the ideal DCG and never
-in a top K. The ranking metrics are the sampled protocol's (keras-rs NDCG and MRR, our HR, ties shuffled by the
-same seed), at 10 and 20, and MRR over the whole ranking. Per-action ROC-AUC is not computed here (`None`): over
-a catalogue of tens of thousands of items it would say only that unrelated items rank low.
+in a top K. The ranking metrics are the sampled protocol's (the keras-rs NDCG and MRR and our HR, ties shuffled by
+the same seed), at 10 and 20, and MRR over the whole ranking, computed from the relevant items' ranks
+(`app.evaluation.rank_metrics`) instead of sorting the catalogue once per metric. Per-action ROC-AUC is not
+computed here (`None`): over a catalogue of tens of thousands of items it would say only that unrelated items rank
+low.
 """
 
-import keras_rs
 import numpy as np
-from keras import ops
 
 from app.evaluation.baselines import action_weighted_popularity, history_recency_scores
 from app.evaluation.list_metrics import METRIC_KEYS
 from app.evaluation.lists import hashed_subset
+from app.evaluation.rank_metrics import RankScorecard, TieBreaks
 from app.evaluation.report import with_relative_differences
 from app.evaluation.retrieval_recall import RetrievalQueries
-from app.ranker.metrics import TIE_SEED, HitRate
 
 CATALOGUE_METRIC_KEYS = METRIC_KEYS[:3] + ("ndcg@20", "hr@20", "mrr@20") + METRIC_KEYS[3:]
 """Keys of one scorer's entry: the sampled protocol's, plus the ranking metrics at 20."""
@@ -27,33 +27,11 @@ UNRANKED = -1e30
 """The score of a relevant item outside the catalogue: below every scorer's scores."""
 
 
-def _metrics():
-    return {
-        "ndcg@10": keras_rs.metrics.NDCG(k=10, seed=TIE_SEED),
-        "hr@10": HitRate(k=10, seed=TIE_SEED),
-        "mrr": keras_rs.metrics.MeanReciprocalRank(seed=TIE_SEED),
-        "ndcg@20": keras_rs.metrics.NDCG(k=20, seed=TIE_SEED),
-        "hr@20": HitRate(k=20, seed=TIE_SEED),
-        "mrr@20": keras_rs.metrics.MeanReciprocalRank(k=20, seed=TIE_SEED),
-    }
-
-
-class _Scorecard:
-    """Accumulates one scorer's ranking metrics chunk by chunk."""
-
-    def __init__(self):
-        self.metrics = _metrics()
-        self.lists = 0
-
-    def update(self, graded, scores):
-        for metric in self.metrics.values():
-            metric.update_state(graded, scores)
-        self.lists += len(graded)
-
-    def result(self):
-        entry = {name: float(ops.convert_to_numpy(metric.result())) for name, metric in self.metrics.items()}
-        entry.update({key: None for key in CATALOGUE_METRIC_KEYS if key.startswith("auc_")}, lists=self.lists)
-        return {key: entry[key] for key in CATALOGUE_METRIC_KEYS}
+def _entry(card):
+    """One scorer's report entry in `CATALOGUE_METRIC_KEYS` order; no ROC-AUC here (`None`)."""
+    entry = {key: None for key in CATALOGUE_METRIC_KEYS if key.startswith("auc_")}
+    entry.update(card.result())
+    return {key: entry[key] for key in CATALOGUE_METRIC_KEYS}
 
 
 def relevance_columns(queries, catalog):
@@ -94,7 +72,8 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
     """
     popularity = action_weighted_popularity(catalog.action_counts, action_weights).astype(np.float32)  # [I]
     other_scorers = other_scorers or {}
-    cards = {name: _Scorecard() for name in ("model", "random", "popularity", "history_recency", *other_scorers)}
+    cards = {name: RankScorecard() for name in ("model", "random", "popularity", "history_recency", *other_scorers)}
+    tie_breaks = TieBreaks()
     for start in range(0, queries.num_visitors, chunk_size):
         chunk = queries.select(np.arange(start, min(start + chunk_size, queries.num_visitors)))
         graded, extra = relevance_columns(chunk, catalog)  # [n, I + E], [n, E]
@@ -109,11 +88,12 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
                                                       action_weights),
             **{name: scorer(chunk.features) for name, scorer in other_scorers.items()},
         }
+        ties = tie_breaks.draw(graded.shape)
         for name, card in cards.items():
-            card.update(graded, np.concatenate([scores[name], unranked], axis=1))
+            card.update(graded, np.concatenate([scores[name], unranked], axis=1), ties)
     return with_relative_differences({
-        "model": cards["model"].result(),
-        "baselines": {name: card.result() for name, card in cards.items() if name != "model"},
+        "model": _entry(cards["model"]),
+        "baselines": {name: _entry(card) for name, card in cards.items() if name != "model"},
     })
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.candidates.peers import fitted_generators
 from app.cli.data import SESSIONS_DATASET
 from app.cli.data import load_data
 from app.cli.data import merged_data_flags
@@ -106,8 +107,9 @@ def build_parser():
 
 
 def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_visitors):
-    """`{split: M}` on the catalogue protocol: the ranker (or both stages), the baselines and, with a retriever,
-    the retrieval model alone (`baselines.retrieval`)."""
+    """`{split: M}` on the catalogue protocol: the ranker (or both stages), the baselines, the candidate
+    generators (`app.candidates.peers`, fitted on the training split) and, with a retriever, the retrieval model
+    alone (`baselines.retrieval`)."""
     scorer = CatalogueRanker(ranker, data.catalog, config.action_weights, retriever, retrieved)
 
     def model_scores(features):
@@ -125,6 +127,8 @@ def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_vi
     if retriever is not None:
         items = retriever.item_embeddings(data.catalog.item_id, data.catalog.category_id)  # [I, D]
         others["retrieval"] = lambda features: retriever.user_embeddings(features) @ items.T  # [n, I]
+    generators = fitted_generators(data.train, data.catalog, config.action_weights)  # the training split only
+    others.update({name: generator.score for name, generator in generators.items()})
     metrics = {}
     for split in splits:
         queries = catalogue_queries(getattr(data, split), config.history_length, max_visitors, config.seed)

@@ -2,8 +2,10 @@
 
 `lists` scores fixed candidate lists (the sampled protocol) with the model and every baseline; `catalogue`
 ranks every catalogue item (the catalogue protocol, one or two stages); `retrieval_recall` is the retrieval
-model's full-catalogue recall@K; `baselines` the peers; `list_metrics` the metrics of one scorer; `report` the
-run report and its relative differences; `plots` the two figures a run leaves.
+model's full-catalogue recall@K; `baselines` the peers; `list_metrics` the metrics of one scorer and
+`rank_metrics` the catalogue's, from each relevant item's rank; `report` the run report and its relative
+differences; `plots` the two figures a run leaves.
 
-May import: `app.errors`, `app.ranker` (per-action scores, the hit-rate metric), `datasets`.
+May import: `app.candidates` (the generators as catalogue peers), `app.errors`, `app.ranker` (per-action scores,
+the hit-rate metric), `datasets`.
 """

@@ -2,12 +2,11 @@
 
 import numpy as np
 
+from app.candidates.history import DEFAULT_HALF_LIFE_HOURS
 from datasets.actions import DEFAULT_LOSS_WEIGHTS, weights_by_action_id
 
 BASELINE_NAMES = ("random", "popularity", "history_recency")
 
-DEFAULT_HALF_LIFE_HOURS = 24.0 * 7
-"""Half-life of the history-recency decay: an event a week old counts half."""
 
 
 def random_scores(candidate_item_id, seed=0):

@@ -13,7 +13,8 @@ low.
 
 import numpy as np
 
-from app.evaluation.baselines import action_weighted_popularity, history_recency_scores
+from app.candidates.own_items import OwnItems
+from app.evaluation.baselines import action_weighted_popularity
 from app.evaluation.list_metrics import METRIC_KEYS
 from app.evaluation.lists import hashed_subset
 from app.evaluation.rank_metrics import RankScorecard, TieBreaks
@@ -74,6 +75,7 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
     other_scorers = other_scorers or {}
     cards = {name: RankScorecard() for name in ("model", "random", "popularity", "history_recency", *other_scorers)}
     tie_breaks = TieBreaks()
+    history_recency = OwnItems(catalog, action_weights)  # `history_recency_scores` of every item, without [n, I, S]
     for start in range(0, queries.num_visitors, chunk_size):
         chunk = queries.select(np.arange(start, min(start + chunk_size, queries.num_visitors)))
         graded, extra = relevance_columns(chunk, catalog)  # [n, I + E], [n, E]
@@ -84,8 +86,7 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
             "model": model_scores(chunk.features),
             "random": rng.random(every_item.shape, dtype=np.float32),
             "popularity": np.broadcast_to(popularity, every_item.shape),
-            "history_recency": history_recency_scores({**chunk.features, "candidate_item_id": every_item},
-                                                      action_weights),
+            "history_recency": history_recency.score(chunk.features),
             **{name: scorer(chunk.features) for name, scorer in other_scorers.items()},
         }
         ties = tie_breaks.draw(graded.shape)

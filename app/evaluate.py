@@ -21,6 +21,7 @@ import app.cli.environment  # noqa: F401  (first: the backend and a quiet Tensor
 import argparse
 import dataclasses
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from app.cli.shared import add_data_flags
 from app.cli.shared import add_rebuild_flag
 from app.cli.shared import exits_cleanly_on_user_error
 from app.cli.shared import setup_logging
+from app.cli.shared import training_verbosity
 from app.errors import UserError
 from app.evaluation.catalogue import catalogue_queries
 from app.evaluation.catalogue import evaluate_catalogue
@@ -127,13 +129,15 @@ def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_vi
     if retriever is not None:
         items = retriever.item_embeddings(data.catalog.item_id, data.catalog.category_id)  # [I, D]
         others["retrieval"] = lambda features: retriever.user_embeddings(features) @ items.T  # [n, I]
+    started = time.perf_counter()
     generators = fitted_generators(data.train, data.catalog, config.action_weights)  # the training split only
+    logger.info("Candidate generators fitted on the training split in %.1f s.", time.perf_counter() - started)
     others.update({name: generator.score for name, generator in generators.items()})
     metrics = {}
     for split in splits:
         queries = catalogue_queries(getattr(data, split), config.history_length, max_visitors, config.seed)
         metrics[split] = evaluate_catalogue(model_scores, queries, data.catalog, config.action_weights, config.seed,
-                                            other_scorers=others)
+                                            other_scorers=others, verbose=training_verbosity())
     return metrics
 
 

@@ -21,7 +21,8 @@ def setup_logging(level=logging.INFO):
 
 
 def training_verbosity():
-    """Keras' `verbose` for a command's training: one line per epoch where `CI` is set (logs), else a progress bar."""
+    """Keras' `verbose` for a command's long work (training, catalogue scoring): one line per epoch or split where
+    `CI` is set (logs), else a progress bar."""
     return 2 if os.environ.get("CI") else 1
 
 

@@ -11,6 +11,10 @@ computed here (`None`): over a catalogue of tens of thousands of items it would 
 low.
 """
 
+import logging
+import time
+
+import keras
 import numpy as np
 
 from app.candidates.own_items import OwnItems
@@ -23,6 +27,8 @@ from app.evaluation.retrieval_recall import RetrievalQueries
 
 CATALOGUE_METRIC_KEYS = METRIC_KEYS[:3] + ("ndcg@20", "hr@20", "mrr@20") + METRIC_KEYS[3:]
 """Keys of one scorer's entry: the sampled protocol's, plus the ranking metrics at 20."""
+
+logger = logging.getLogger(__name__)
 
 UNRANKED = -1e30
 """The score of a relevant item outside the catalogue: below every scorer's scores."""
@@ -57,8 +63,11 @@ def relevance_columns(queries, catalog):
     return graded, extra
 
 
-def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chunk_size=32, other_scorers=None):
+def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chunk_size=32, other_scorers=None,
+                       verbose=0):
     """`{"model": R, "baselines": {"random", "popularity", "history_recency", ...}}` on the catalogue protocol.
+
+    Logs the seconds each scorer took (its scores and their ranks), and shows a progress bar with `verbose`.
 
     Args:
         model_scores: `f(features) -> [n, I]` the model's ranking scores of every catalogue item (in
@@ -69,29 +78,38 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
         seed: seed of the random baseline.
         chunk_size: visitors scored at a time (memory is `chunk * I` floats per scorer).
         other_scorers: `{name: f(features) -> [n, I]}` reported beside the baselines (e.g. the retrieval
-            model alone).
+            model alone, the candidate generators).
+        verbose: Keras' `verbose` for the progress bar over the visitors (0: none, 2: one line at the end).
     """
     popularity = action_weighted_popularity(catalog.action_counts, action_weights).astype(np.float32)  # [I]
+    history_recency = OwnItems(catalog, action_weights)  # `history_recency_scores` of every item, without [n, I, S]
     other_scorers = other_scorers or {}
     cards = {name: RankScorecard() for name in ("model", "random", "popularity", "history_recency", *other_scorers)}
+    seconds = dict.fromkeys(cards, 0.0)
     tie_breaks = TieBreaks()
-    history_recency = OwnItems(catalog, action_weights)  # `history_recency_scores` of every item, without [n, I, S]
+    progress = keras.utils.Progbar(queries.num_visitors, verbose=verbose, unit_name="visitor") if verbose else None
     for start in range(0, queries.num_visitors, chunk_size):
         chunk = queries.select(np.arange(start, min(start + chunk_size, queries.num_visitors)))
         graded, extra = relevance_columns(chunk, catalog)  # [n, I + E], [n, E]
         unranked = np.full(extra.shape, UNRANKED, dtype=np.float32)  # [n, E]
-        every_item = np.broadcast_to(catalog.item_id, (len(graded), catalog.num_items))  # [n, I]
+        shape = (len(graded), catalog.num_items)
         rng = np.random.default_rng([seed, start])
-        scores = {
-            "model": model_scores(chunk.features),
-            "random": rng.random(every_item.shape, dtype=np.float32),
-            "popularity": np.broadcast_to(popularity, every_item.shape),
-            "history_recency": history_recency.score(chunk.features),
-            **{name: scorer(chunk.features) for name, scorer in other_scorers.items()},
+        scorers = {
+            "model": model_scores,
+            "random": lambda features: rng.random(shape, dtype=np.float32),
+            "popularity": lambda features: np.broadcast_to(popularity, shape),
+            "history_recency": history_recency.score,
+            **other_scorers,
         }
         ties = tie_breaks.draw(graded.shape)
-        for name, card in cards.items():
-            card.update(graded, np.concatenate([scores[name], unranked], axis=1), ties)
+        for name, score in scorers.items():
+            began = time.perf_counter()
+            cards[name].update(graded, np.concatenate([score(chunk.features), unranked], axis=1), ties)
+            seconds[name] += time.perf_counter() - began
+        if progress:
+            progress.update(start + len(graded))
+    logger.info("Catalogue protocol, %d visitors x %d items, seconds per scorer: %s.", queries.num_visitors,
+                catalog.num_items, ", ".join(f"{name} {value:.1f}" for name, value in seconds.items()))
     return with_relative_differences({
         "model": _entry(cards["model"]),
         "baselines": {name: _entry(card) for name, card in cards.items() if name != "model"},

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.candidates.co_visitation import DEFAULT_WINDOW_HOURS
+from app.candidates.peers import GENERATOR_NAMES
 from app.candidates.peers import fitted_generators
 from app.cli.data import SESSIONS_DATASET
 from app.cli.data import load_data
@@ -98,6 +100,15 @@ def build_parser():
         "(default: 0, all)",
     )
     parser.add_argument(
+        "--peers", default=",".join(GENERATOR_NAMES),
+        help="catalogue protocol: the candidate generators reported beside the baselines, comma-separated, or "
+        "'none' (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--co_visitation_window_hours", type=float, default=DEFAULT_WINDOW_HOURS,
+        help="catalogue protocol: most hours between two events of a co-visited pair (default: %(default)s)",
+    )
+    parser.add_argument(
         "--test_cases", default=None,
         help="session benchmark: a test-case file (case_id,position,item_id,is_target); every item is ranked for "
         "each case by the model and the peers",
@@ -108,7 +119,39 @@ def build_parser():
     return parser
 
 
-def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_visitors):
+def requested_peers(args):
+    """The generator names of `--peers`, checked with `--co_visitation_window_hours`."""
+    names = () if args.peers == "none" else tuple(name.strip() for name in args.peers.split(",") if name.strip())
+    unknown = [name for name in names if name not in GENERATOR_NAMES]
+    if unknown:
+        raise UserError(f"--peers: unknown candidate generator(s) {', '.join(unknown)}. Expected a comma-separated "
+                        f"list of {', '.join(GENERATOR_NAMES)}, or none.")
+    if not args.co_visitation_window_hours > 0:
+        raise UserError("--co_visitation_window_hours must be positive. Received: "
+                        f"{args.co_visitation_window_hours}")
+    return names
+
+
+def check_same_data(retriever_path, data):
+    """Refuses a retriever whose run report names other data than `data` (its catalogue would not be ours)."""
+    report = load_run_report(retriever_path)
+    if report is None or "dataset" not in report:
+        logger.warning("No run report beside %s: cannot check that it was trained on %s.", retriever_path, data.name)
+        return
+
+    def identity(entry):
+        statistics = entry.get("statistics") or {}
+        return entry.get("name"), statistics.get("source_files"), statistics.get("events_per_split")
+
+    theirs, ours = identity(report["dataset"]), identity(dataset_entry(data))
+    if theirs != ours:
+        raise UserError(f"--retriever {retriever_path} was trained on other data ({theirs[0]}, events per split "
+                        f"{theirs[2]}) than the ranker's ({ours[0]}, {ours[2]}). Train a retriever with the ranker's "
+                        "data flags: python -m app.fit --model retrieval ...")
+
+
+def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_visitors, peers=GENERATOR_NAMES,
+                      window_hours=DEFAULT_WINDOW_HOURS):
     """`{split: M}` on the catalogue protocol: the ranker (or both stages), the baselines, the candidate
     generators (`app.candidates.peers`, fitted on the training split) and, with a retriever, the retrieval model
     alone (`baselines.retrieval`)."""
@@ -130,12 +173,16 @@ def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_vi
         items = retriever.item_embeddings(data.catalog.item_id, data.catalog.category_id)  # [I, D]
         others["retrieval"] = lambda features: retriever.user_embeddings(features) @ items.T  # [n, I]
     started = time.perf_counter()
-    generators = fitted_generators(data.train, data.catalog, config.action_weights)  # the training split only
+    generators = fitted_generators(data.train, data.catalog, config.action_weights, peers, window_hours)
     logger.info("Candidate generators fitted on the training split in %.1f s.", time.perf_counter() - started)
     others.update({name: generator.score for name, generator in generators.items()})
     metrics = {}
     for split in splits:
-        queries = catalogue_queries(getattr(data, split), config.history_length, max_visitors, config.seed)
+        try:
+            queries = catalogue_queries(getattr(data, split), config.history_length, max_visitors, config.seed)
+        except ValueError as error:
+            raise UserError(f"Cannot score the {split} split of {data.name} on the catalogue protocol: "
+                            f"{error}") from error
         metrics[split] = evaluate_catalogue(model_scores, queries, data.catalog, config.action_weights, config.seed,
                                             other_scorers=others, verbose=training_verbosity())
     return metrics
@@ -195,6 +242,7 @@ def main(argv=None):
     if (args.retrieved is not None and args.retrieved < 1) or args.max_visitors < 0:
         raise UserError(f"--retrieved must be >= 1 and --max_visitors >= 0. Received: --retrieved {args.retrieved} "
                         f"--max_visitors {args.max_visitors}")
+    peers = requested_peers(args)
     report = load_run_report(args.model)
     config = run_config(report)
     retrieved = config.retrieved if args.retrieved is None else args.retrieved
@@ -209,7 +257,10 @@ def main(argv=None):
     data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
     splits = ("validation", "test") if args.split == "both" else (args.split,)
     if args.protocol == "catalogue":
-        metrics = catalogue_metrics(model, retriever, config, data, splits, retrieved, args.max_visitors)
+        if args.retriever:
+            check_same_data(args.retriever, data)
+        metrics = catalogue_metrics(model, retriever, config, data, splits, retrieved, args.max_visitors, peers,
+                                    args.co_visitation_window_hours)
         stage = f"two stages, {retrieved} retrieved + history" if retriever else "exhaustive"
         described = f"catalogue protocol, {stage}: every one of {data.catalog.num_items} catalogue items ranked"
     else:

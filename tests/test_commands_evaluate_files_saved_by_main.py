@@ -18,6 +18,7 @@ import pytest
 
 from app.candidates.peers import GENERATOR_NAMES
 from commands import REPO
+from commands import one_line_exit
 from commands import run_module
 
 SAVED = REPO / "tests" / "data" / "main_02b0e37"
@@ -62,3 +63,18 @@ def test_app_evaluate_reproduces_mains_figures_on_files_main_saved(tmp_path, syn
     catalogue = evaluate(models, synthetic_data_dir, tmp_path / "catalogue.json", "--split", "validation",
                          "--protocol", "catalogue", "--retriever", models / "retriever.keras", "--max_visitors", "200")
     assert_same_figures(catalogue, "catalogue.json", ["validation"], peers_added=GENERATOR_NAMES)
+
+
+@pytest.mark.slow
+def test_a_retriever_trained_on_other_data_is_refused(tmp_path, synthetic_data_dir, capsys):
+    from app import evaluate
+
+    models = tmp_path / "models"
+    shutil.copytree(SAVED, models)
+    report = json.loads((models / "retriever.json").read_text())
+    report["dataset"]["statistics"]["events_per_split"]["train"] += 1  # as if trained on another build
+    (models / "retriever.json").write_text(json.dumps(report))
+    argv = [models / "ranker.keras", "--dataset", "retail_rocket/synthetic", "--data_dir", synthetic_data_dir,
+            "--protocol", "catalogue", "--retriever", models / "retriever.keras", "--max_visitors", "20"]
+    line = one_line_exit(evaluate.main, argv, capsys)
+    assert "was trained on other data" in line and "Train a retriever with the ranker's data flags" in line

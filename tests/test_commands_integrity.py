@@ -138,6 +138,19 @@ def test_evaluate_refuses_another_kind_of_model_before_loading_data(tmp_path, ca
     assert not data_dir.exists()  # refused before any data was built or read
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--peers", "co_visitation,nearest"], "--peers: unknown candidate generator(s) nearest. Expected"),
+    (["--co_visitation_window_hours", "0"], "--co_visitation_window_hours must be positive. Received: 0.0"),
+])
+def test_evaluate_refuses_unknown_peers_and_a_window_that_is_not_positive(tmp_path, capsys, flags, message):
+    from app import evaluate
+
+    data_dir = tmp_path / "tfds"
+    argv = [tmp_path / "ranker.keras", "--protocol", "catalogue", "--data_dir", data_dir, *flags]
+    assert message in one_line_exit(evaluate.main, argv, capsys)
+    assert not data_dir.exists()
+
+
 # Case 5: the same command and seed give the same numbers whether the data was built now or earlier.
 
 

@@ -8,6 +8,9 @@ from datasets.actions import DEFAULT_LOSS_WEIGHTS, weights_by_action_id
 
 MS_PER_HOUR = 3_600_000
 
+DEFAULT_WINDOW_HOURS = 24.0
+"""Most hours between the two events of a co-visited pair."""
+
 
 class CoVisitation:
     """Scores items by how often they were touched near the history's items, in the training split.
@@ -25,7 +28,7 @@ class CoVisitation:
         half_life_hours: age at which a history event counts half.
     """
 
-    def __init__(self, catalog, window_hours=24.0, max_lag=20, action_weights=DEFAULT_LOSS_WEIGHTS,
+    def __init__(self, catalog, window_hours=DEFAULT_WINDOW_HOURS, max_lag=20, action_weights=DEFAULT_LOSS_WEIGHTS,
                  half_life_hours=DEFAULT_HALF_LIFE_HOURS):
         if not window_hours > 0:
             raise ValueError(f"`window_hours` must be positive. Received: window_hours={window_hours}")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from app.candidates.co_visitation import CoVisitation
+from app.candidates.co_visitation import DEFAULT_WINDOW_HOURS, CoVisitation
 from app.candidates.history import DEFAULT_HALF_LIFE_HOURS
 from app.candidates.own_items import OwnItems
 from datasets.actions import DEFAULT_LOSS_WEIGHTS
@@ -20,7 +20,7 @@ class OwnThenCoVisitation:
         half_life_hours: age at which a history event counts half, for both parts.
     """
 
-    def __init__(self, catalog, window_hours=24.0, max_lag=20, action_weights=DEFAULT_LOSS_WEIGHTS,
+    def __init__(self, catalog, window_hours=DEFAULT_WINDOW_HOURS, max_lag=20, action_weights=DEFAULT_LOSS_WEIGHTS,
                  half_life_hours=DEFAULT_HALF_LIFE_HOURS):
         self.own_items = OwnItems(catalog, action_weights, half_life_hours)
         self.co_visitation = CoVisitation(catalog, window_hours, max_lag, action_weights, half_life_hours)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from app.candidates.co_visitation import DEFAULT_WINDOW_HOURS
+from app.candidates.history import catalogue_slots
 from app.candidates.peers import GENERATOR_NAMES
 from app.candidates.peers import fitted_generators
 from app.cli.data import SESSIONS_DATASET
@@ -162,8 +163,7 @@ def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_vi
         if retriever is None:
             return scores  # every catalogue item, in catalogue order
         on_catalogue = np.full((len(items), data.catalog.num_items), -1.0, dtype=np.float32)  # below any score
-        slot = np.clip(np.searchsorted(data.catalog.item_id, items), 0, data.catalog.num_items - 1)  # [n, M]
-        known = (data.catalog.item_id[slot] == items) & (items > 0)  # [n, M]
+        slot, known = catalogue_slots(data.catalog, items)  # [n, M], [n, M]
         rows = np.nonzero(known)[0]
         on_catalogue[rows, slot[known]] = scores[known]
         return on_catalogue

@@ -59,8 +59,8 @@ class CoVisitation:
             values += [weight[second][pair], weight[first][pair]]
         num_items = self.catalog.num_items
         self.table = scipy.sparse.csr_matrix(
-            (np.concatenate(values or [[]]).astype(np.float32),
-             (np.concatenate(rows or [[]]).astype(np.int64), np.concatenate(columns or [[]]).astype(np.int64))),
+            (np.concatenate(values).astype(np.float32),
+             (np.concatenate(rows).astype(np.int64), np.concatenate(columns).astype(np.int64))),
             shape=(num_items, num_items),
         )  # [I, I], repeated pairs summed
         return self

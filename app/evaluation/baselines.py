@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from app.candidates.history import DEFAULT_HALF_LIFE_HOURS
-from datasets.actions import DEFAULT_LOSS_WEIGHTS, weights_by_action_id
+from app.candidates.history import DEFAULT_HALF_LIFE_HOURS, event_weights
+from datasets.actions import DEFAULT_LOSS_WEIGHTS
 
 BASELINE_NAMES = ("random", "popularity", "history_recency")
 
@@ -64,16 +64,12 @@ def history_recency_scores(
     Returns:
         `[N, C]` float32 scores.
     """
-    weight_by_action_id = weights_by_action_id(action_weights)  # [NUM_ACTION_IDS], 0 on padding
     history_item = np.asarray(features["history_item_id"])  # [N, S]
     candidate_item = np.asarray(features["candidate_item_id"])  # [N, C]
     if category_weight > 0:
         history_category = np.asarray(features["history_category_id"])  # [N, S]
         candidate_category = np.asarray(features["candidate_category_id"])  # [N, C]
-    event_value = weight_by_action_id[np.asarray(features["history_action"])] * np.exp2(
-        -np.asarray(features["history_age_hours"], dtype=np.float32) / half_life_hours
-    )  # [N, S]
-    event_value = np.where(history_item > 0, event_value, 0.0).astype(np.float32)  # [N, S]
+    event_value = event_weights(features, action_weights, half_life_hours)  # [N, S], 0 on padding
     scores = np.zeros(candidate_item.shape, dtype=np.float32)  # [N, C]
     for start in range(0, len(candidate_item), chunk_size):
         rows = slice(start, start + chunk_size)

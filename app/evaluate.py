@@ -1,13 +1,15 @@
-"""`python -m app.evaluate saved_models/<run>.keras`: the model beside the baselines, on either protocol.
+"""`python -m app.evaluate saved_models/<run>.keras`: the model beside the baselines, on both protocols.
 
 Reads `<run>.json` beside the model for the data and list settings, so the
 lists, and therefore the numbers, are those `app.fit` reported.
 
-- `--protocol sampled` (the default): fixed lists of `eval_list_length`
-  candidates, the visitor's items of the split and popularity-sampled negatives.
 - `--protocol catalogue`: each visitor's items of the split ranked among the
-  whole training catalogue (`app.evaluation.catalogue`), by the ranker alone
-  (exhaustive) or, with `--retriever`, by the two stages.
+  whole training catalogue (`app.evaluation.catalogue_report`), by the two
+  stages with `--retriever`, by the ranker alone with `--exhaustive`, and
+  otherwise the baselines and candidate generators alone.
+- `--protocol sampled`: fixed lists of `eval_list_length` candidates, the
+  visitor's items of the split and popularity-sampled negatives.
+- `--protocol both` (the default): the catalogue tables, then the sampled ones.
 
 A model trained on the public session benchmark (`--config sessions`) is scored
 on its protocol instead (`app.sessions.benchmark`): all items ranked for every
@@ -27,9 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from app.candidates.co_visitation import DEFAULT_WINDOW_HOURS
-from app.candidates.history import catalogue_slots
 from app.candidates.peers import GENERATOR_NAMES
-from app.candidates.peers import fitted_generators
 from app.cli.data import SESSIONS_DATASET
 from app.cli.data import load_data
 from app.cli.data import merged_data_flags
@@ -39,11 +39,12 @@ from app.cli.shared import exits_cleanly_on_user_error
 from app.cli.shared import setup_logging
 from app.cli.shared import training_verbosity
 from app.errors import UserError
-from app.evaluation.catalogue import catalogue_queries
-from app.evaluation.catalogue import evaluate_catalogue
+from app.evaluation.catalogue_report import catalogue_description
+from app.evaluation.catalogue_report import catalogue_metrics
 from app.evaluation.lists import dataset_entry
 from app.evaluation.lists import evaluate_all
 from app.evaluation.lists import evaluation_lists_for
+from app.evaluation.lists import sampled_description
 from app.evaluation.report import comparison_table
 from app.evaluation.report import write_report
 from app.sessions.benchmark import benchmark_entry
@@ -53,7 +54,6 @@ from app.training.saved_runs import load_ranker
 from app.training.saved_runs import load_retriever
 from app.training.saved_runs import load_run_report
 from app.training.saved_runs import run_config
-from app.two_stage.catalogue_ranker import CatalogueRanker
 from datasets.retail_rocket.raw_files import RawFileError
 from datasets.retail_rocket.session_files import prefix_cases
 from datasets.retail_rocket.session_files import read_cases
@@ -61,7 +61,7 @@ from datasets.retail_rocket.session_files import read_cases
 logger = logging.getLogger("app.evaluate")
 
 
-PROTOCOLS = ("sampled", "catalogue")
+PROTOCOLS = ("catalogue", "sampled")
 
 
 def build_parser():
@@ -79,10 +79,15 @@ def build_parser():
     )
     parser.add_argument(
         "--protocol",
-        choices=PROTOCOLS,
-        default="sampled",
-        help="sampled: fixed lists with popularity-sampled negatives (what app.fit reports); catalogue: every "
-        "item of the training catalogue ranked (default: %(default)s)",
+        choices=(*PROTOCOLS, "both"),
+        default="both",
+        help="catalogue: every item of the training catalogue ranked; sampled: fixed lists with "
+        "popularity-sampled negatives; both: the two, as app.fit reports them (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--exhaustive", action="store_true",
+        help="catalogue protocol without --retriever: rank every catalogue item with the ranker alone (slow on real "
+        "data); without it the catalogue tables hold the baselines and candidate generators only",
     )
     parser.add_argument(
         "--retriever",
@@ -96,9 +101,9 @@ def build_parser():
         help="catalogue protocol: items the retriever passes on (default: the run config's `retrieved`)",
     )
     parser.add_argument(
-        "--max_visitors", type=int, default=0,
-        help="catalogue protocol: score a fixed hash-chosen subset of this many visitors per split "
-        "(default: 0, all)",
+        "--max_visitors", type=int, default=None,
+        help="catalogue protocol: score a fixed hash-chosen subset of this many visitors per split, 0 for all "
+        "(default: the run config's `eval_max_lists`, as app.fit reported)",
     )
     parser.add_argument(
         "--peers", default=",".join(GENERATOR_NAMES),
@@ -151,41 +156,20 @@ def check_same_data(retriever_path, data):
                         "data flags: python -m app.fit --model retrieval ...")
 
 
-def catalogue_metrics(ranker, retriever, config, data, splits, retrieved, max_visitors, peers=GENERATOR_NAMES,
-                      window_hours=DEFAULT_WINDOW_HOURS):
-    """`{split: M}` on the catalogue protocol: the ranker (or both stages), the baselines, the candidate
-    generators (`app.candidates.peers`, fitted on the training split) and, with a retriever, the retrieval model
-    alone (`baselines.retrieval`)."""
-    scorer = CatalogueRanker(ranker, data.catalog, config.action_weights, retriever, retrieved)
+def reported_entries(report, protocol, description):
+    """The run report's `{split: M}` of `protocol`, when it was scored as `description` says (else `{}`)."""
+    metrics = (report or {}).get("metrics", {})
+    if protocol in metrics:
+        return metrics[protocol] if report.get("protocols", {}).get(protocol) == description else {}
+    # Reports written before the catalogue tables led held only the sampled entries, at `metrics.<split>`.
+    return {split: metrics[split] for split in ("validation", "test") if protocol == "sampled" and split in metrics}
 
-    def model_scores(features):
-        items, _, scores = scorer.score(features)  # [n, M], [n, M]
-        if retriever is None:
-            return scores  # every catalogue item, in catalogue order
-        on_catalogue = np.full((len(items), data.catalog.num_items), -1.0, dtype=np.float32)  # below any score
-        slot, known = catalogue_slots(data.catalog, items)  # [n, M], [n, M]
-        rows = np.nonzero(known)[0]
-        on_catalogue[rows, slot[known]] = scores[known]
-        return on_catalogue
 
-    others = {}
-    if retriever is not None:
-        items = retriever.item_embeddings(data.catalog.item_id, data.catalog.category_id)  # [I, D]
-        others["retrieval"] = lambda features: retriever.user_embeddings(features) @ items.T  # [n, I]
-    started = time.perf_counter()
-    generators = fitted_generators(data.train, data.catalog, config.action_weights, peers, window_hours)
-    logger.info("Candidate generators fitted on the training split in %.1f s.", time.perf_counter() - started)
-    others.update({name: generator.score for name, generator in generators.items()})
-    metrics = {}
-    for split in splits:
-        try:
-            queries = catalogue_queries(getattr(data, split), config.history_length, max_visitors, config.seed)
-        except ValueError as error:
-            raise UserError(f"Cannot score the {split} split of {data.name} on the catalogue protocol: "
-                            f"{error}") from error
-        metrics[split] = evaluate_catalogue(model_scores, queries, data.catalog, config.action_weights, config.seed,
-                                            other_scorers=others, verbose=training_verbosity())
-    return metrics
+def same_figures(entry, reported):
+    """Whether two entries `M` hold the same figures for the model and every baseline they share."""
+    shared = entry["baselines"].keys() & reported["baselines"].keys()
+    return entry["model"] == reported["model"] and all(
+        entry["baselines"][name] == reported["baselines"][name] for name in shared)
 
 
 def retrieval_history_length(report):
@@ -199,6 +183,8 @@ def retrieval_history_length(report):
 
 def session_benchmark(args, report, config, ranker, flags):
     """The session benchmark's figures (`app.sessions.benchmark`) for `--test_cases` and/or the validation split."""
+    if args.exhaustive:
+        raise UserError("--exhaustive applies to visitor data: the session benchmark ranks every item already.")
     retriever_path = Path(args.retriever) if args.retriever else Path(args.model).with_suffix(".retrieval.keras")
     retriever = load_retriever(retriever_path)
     cases = {}
@@ -235,50 +221,63 @@ def session_benchmark(args, report, config, ranker, flags):
         print(f"Wrote {args.json}")
 
 
+def check_request(args):
+    """Refuses flags that contradict each other, in one line."""
+    if (args.retrieved is not None and args.retrieved < 1) or (args.max_visitors or 0) < 0:
+        raise UserError(f"--retrieved must be >= 1 and --max_visitors >= 0. Received: --retrieved {args.retrieved} "
+                        f"--max_visitors {args.max_visitors}")
+    if args.retriever and args.exhaustive:
+        raise UserError("--retriever (two stages) and --exhaustive (the ranker alone over every item) are two models "
+                        "for the catalogue tables: pass one.")
+    if args.protocol == "sampled" and (args.retriever or args.exhaustive):
+        raise UserError("--retriever and --exhaustive apply to the catalogue protocol and --retriever to the session "
+                        "benchmark (the sampled lists are fixed).")
+
+
 @exits_cleanly_on_user_error
 def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging()
-    if (args.retrieved is not None and args.retrieved < 1) or args.max_visitors < 0:
-        raise UserError(f"--retrieved must be >= 1 and --max_visitors >= 0. Received: --retrieved {args.retrieved} "
-                        f"--max_visitors {args.max_visitors}")
+    check_request(args)
     peers = requested_peers(args)
     report = load_run_report(args.model)
     config = run_config(report)
     retrieved = config.retrieved if args.retrieved is None else args.retrieved
+    max_visitors = config.eval_max_lists if args.max_visitors is None else args.max_visitors
     model = load_ranker(args.model)
     flags = merged_data_flags(args, report)
     if args.test_cases or flags["dataset"] == SESSIONS_DATASET:
         return session_benchmark(args, report, config, model, flags)
-    if args.protocol == "sampled" and args.retriever:
-        raise UserError("--retriever applies to --protocol catalogue and to the session benchmark (the sampled "
-                        "lists are fixed).")
     retriever = load_retriever(args.retriever) if args.retriever else None
     data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
     splits = ("validation", "test") if args.split == "both" else (args.split,)
-    if args.protocol == "catalogue":
+    protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
+    metrics, described = {}, {}
+    if "catalogue" in protocols:
         if args.retriever:
             check_same_data(args.retriever, data)
-        metrics = catalogue_metrics(model, retriever, config, data, splits, retrieved, args.max_visitors, peers,
-                                    args.co_visitation_window_hours)
-        stage = f"two stages, {retrieved} retrieved + history" if retriever else "exhaustive"
-        described = f"catalogue protocol, {stage}: every one of {data.catalog.num_items} catalogue items ranked"
-    else:
-        metrics = evaluate_all(model, config, data, evaluation_lists_for(config, data, splits))
-        described = (f"sampled protocol: lists of {config.eval_list_length} with the split's items and "
-                     f"popularity-sampled negatives")
-    for split, entry in metrics.items():
-        print(comparison_table(entry, f"{Path(args.model).stem}: {split}, {described}"), end="\n\n")
-        if args.protocol == "sampled" and report is not None and split in report.get("metrics", {}):
-            reported = report["metrics"][split]["model"]
-            same = all(reported[key] == entry["model"][key] for key in entry["model"])
-            print(f"{split}: {'reproduces' if same else 'DIFFERS FROM'} the metrics in the run's report.")
+        metrics["catalogue"] = catalogue_metrics(model, config, data, splits, retriever, retrieved, args.exhaustive,
+                                                 max_visitors, peers, args.co_visitation_window_hours,
+                                                 training_verbosity())
+        described["catalogue"] = catalogue_description(data.catalog.num_items, retriever, retrieved, args.exhaustive,
+                                                       max_visitors, args.co_visitation_window_hours)
+    if "sampled" in protocols:
+        metrics["sampled"] = evaluate_all(model, config, data, evaluation_lists_for(config, data, splits))
+        described["sampled"] = sampled_description(config)
+    for protocol, entries in metrics.items():
+        print(described[protocol], end="\n\n")
+        reported = reported_entries(report, protocol, described[protocol])
+        for split, entry in entries.items():
+            print(comparison_table(entry, f"{Path(args.model).stem}: {split}, {protocol}"), end="\n\n")
+            if split in reported:
+                same = same_figures(entry, reported[split])
+                print(f"{split}, {protocol}: {'reproduces' if same else 'DIFFERS FROM'} the metrics in the run's "
+                      "report.")
     if args.json:
         write_report(
             Path(args.json),
             {
-                "protocol": args.protocol,
-                "protocol_description": described,
+                "protocols": described,
                 "config": dataclasses.asdict(config),
                 "dataset": dataset_entry(data),
                 "data_flags": flags,

@@ -1,8 +1,9 @@
 """`python -m app.fit --config default [--model ranker|retrieval]`: train a model and report it beside baselines.
 
 The ranker (`--model ranker`, the default) writes `<output_dir>/<run>.keras` (inference-only, raw ids in, logits out),
-`<output_dir>/<run>.json` (config, dataset, timings, validation and test metrics
-of the model and the baselines), `<run>.curves.png` and `<run>.comparison.png`,
+`<output_dir>/<run>.json` (config, dataset, timings, and validation and test metrics: first the whole catalogue
+ranked, the baselines and candidate generators beside the model when `--exhaustive` asks for the ranker alone over
+every item, then the sampled lists), `<run>.curves.png` and `<run>.comparison.png`,
 and keeps TensorBoard logs, the CSV log and the resumable backup in
 `<output_dir>/<run>/`. Run the same command again after an interruption and it
 resumes from the last finished epoch.
@@ -82,6 +83,12 @@ def build_parser():
     parser.add_argument(
         "--output_dir", default="saved_models", help="where the run's files go (default: %(default)s)"
     )
+    parser.add_argument(
+        "--exhaustive", action="store_true",
+        help="ranker: also rank every catalogue item with the ranker alone in the report's catalogue tables (a "
+        "ranker pass over the whole catalogue per visitor: slow on real data); without it those tables hold the "
+        "baselines and candidate generators only",
+    )
     return parser
 
 
@@ -95,6 +102,9 @@ def check_sessions_request(args):
         raise UserError(f"--config {args.config} trains on {SESSIONS_DATASET}. Received: --dataset {args.dataset}.")
     if args.distribution != "none":
         raise UserError(f"--config {args.config} runs on one device. Received: --distribution {args.distribution}.")
+    if args.exhaustive:
+        raise UserError(f"--exhaustive applies to a ranker trained alone; --config {args.config} reports the session "
+                        "benchmark, which ranks every item already.")
 
 
 def seed_after_data(seed):
@@ -116,6 +126,8 @@ def main(argv=None):
     if args.config in SESSIONS_CONFIGS:
         check_sessions_request(args)
         args.dataset = SESSIONS_DATASET
+    elif args.model == "retrieval" and args.exhaustive:
+        raise UserError("--exhaustive applies to --model ranker: the retrieval report ranks every item already.")
     flags = resolved_data_flags(args)
 
     started = time.perf_counter()
@@ -144,7 +156,8 @@ def main(argv=None):
     if start_run_dir(output_dir, run_name, request):
         logger.info("Resuming the interrupted run %s from its backup.", run_name)
     seed_after_data(config.seed)
-    train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds, args.distribution, verbose)
+    train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds, args.distribution, verbose,
+                     args.exhaustive)
 
 
 if __name__ == "__main__":

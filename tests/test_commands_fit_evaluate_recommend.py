@@ -9,24 +9,30 @@ import time
 import zipfile
 
 import pytest
+from app.candidates.peers import GENERATOR_NAMES
 from commands import REPO
 from commands import command_env
 from commands import one_error_line
 from commands import one_line_exit
 from commands import run_module
 
-REPORT_KEYS = {"ndcg@10", "hr@10", "mrr", "auc_transaction", "auc_addtocart", "auc_view", "lists"}
+SAMPLED_KEYS = {"ndcg@10", "hr@10", "mrr", "auc_transaction", "auc_addtocart", "auc_view", "lists"}
+CATALOGUE_KEYS = ["ndcg@10", "hr@10", "mrr", "ndcg@20", "hr@20", "mrr@20", "lists"]
+CATALOGUE_PEERS = {"random", "popularity", "history_recency", *GENERATOR_NAMES}
 
 
 def assert_evaluate_reproduces_the_report(fitted, tmp_path):
-    """`app.evaluate` on the saved file, in a new process, gives the report's figures for both splits."""
+    """`app.evaluate` on the saved file, in a new process, gives the report's figures: both protocols, both
+    splits, catalogue first."""
     evaluated = tmp_path / "evaluated.json"
     result = run_module("app.evaluate", fitted.model_path, "--split", "both", "--json", evaluated)
-    assert "reproduces the metrics" in result.stdout
+    verdicts = [line for line in result.stdout.splitlines() if "the metrics in the run's report" in line]
+    assert verdicts == [f"{split}, {protocol}: reproduces the metrics in the run's report."
+                        for protocol in ("catalogue", "sampled") for split in ("validation", "test")]
     again = json.loads(evaluated.read_text())
-    for split in ("validation", "test"):
-        assert again["metrics"][split]["model"] == fitted.report["metrics"][split]["model"]
-        assert again["metrics"][split]["baselines"] == fitted.report["metrics"][split]["baselines"]
+    assert list(again["metrics"]) == ["catalogue", "sampled"]
+    assert again["protocols"] == fitted.report["protocols"]
+    assert again["metrics"] == fitted.report["metrics"]
 
 
 def assert_ranking_printed(fitted, visitor):
@@ -50,17 +56,25 @@ def test_fit_writes_its_files_and_a_report_that_beats_random_and_popularity(twin
         assert (output / f"smoke{suffix}").is_file()
     assert (output / "smoke" / "training_log.csv").is_file()
     assert any((output / "smoke" / "tensorboard").rglob("*tfevents*"))
-    assert {"config", "dataset", "timings", "metrics"} <= set(report)
+    assert {"config", "dataset", "timings", "protocols", "metrics"} <= set(report)
     assert {"name", "version", "statistics"} <= set(report["dataset"])
     assert report["dataset"]["name"] == "retail_rocket/synthetic"
+    assert list(report["metrics"]) == list(report["protocols"]) == ["catalogue", "sampled"]  # the catalogue leads
+    assert "no model row" in report["protocols"]["catalogue"]  # the ranker alone only with --exhaustive
     for split in ("validation", "test"):
-        entry = report["metrics"][split]
-        assert set(entry["model"]) >= REPORT_KEYS
-        assert set(entry["baselines"]) == {"random", "popularity", "history_recency", "history_category_recency"}
-        assert entry["model"]["lists"] == entry["baselines"]["random"]["lists"] > 0
+        catalogue = report["metrics"]["catalogue"][split]
+        assert catalogue["model"] is None and set(catalogue["baselines"]) == CATALOGUE_PEERS
+        assert all(list(entry) == CATALOGUE_KEYS for entry in catalogue["baselines"].values())
+        assert len({entry["lists"] for entry in catalogue["baselines"].values()}) == 1  # the same visitors
+        assert 0 < catalogue["baselines"]["random"]["lists"] <= report["config"]["eval_max_lists"]
+        sampled = report["metrics"]["sampled"][split]
+        assert set(sampled["model"]) >= SAMPLED_KEYS
+        assert set(sampled["baselines"]) == {"random", "popularity", "history_recency", "history_category_recency"}
+        assert sampled["model"]["lists"] == sampled["baselines"]["random"]["lists"] > 0
     assert report["timings"]["examples_per_s"] > 0
+    assert report["timings"]["catalogue_seconds"] > 0 and report["timings"]["sampled_seconds"] > 0
     # The twin has structure (category preferences, re-visits): even the smoke model must learn it.
-    test = report["metrics"]["test"]
+    test = report["metrics"]["sampled"]["test"]
     for baseline in ("random", "popularity"):
         for key in ("ndcg@10", "auc_transaction", "auc_addtocart", "auc_view"):
             margin = test["model"][key] - test["baselines"][baseline][key]
@@ -70,6 +84,22 @@ def test_fit_writes_its_files_and_a_report_that_beats_random_and_popularity(twin
 @pytest.mark.slow
 def test_evaluate_reproduces_the_twin_report(twin_run, tmp_path):
     assert_evaluate_reproduces_the_report(twin_run, tmp_path)
+
+
+@pytest.mark.slow
+def test_evaluate_ranks_the_catalogue_with_the_ranker_alone_when_asked(twin_run, tmp_path):
+    written = tmp_path / "exhaustive.json"
+    result = run_module("app.evaluate", twin_run.model_path, "--protocol", "catalogue", "--exhaustive", "--split",
+                        "validation", "--max_visitors", "40", "--peers", "none", "--json", written)
+    assert "the metrics in the run's report" not in result.stdout  # other visitors than the report's: no verdict
+    report = json.loads(written.read_text())
+    assert list(report["metrics"]) == ["catalogue"] and "the ranker alone over every item" in report["protocols"][
+        "catalogue"]
+    entry = report["metrics"]["catalogue"]["validation"]
+    assert list(entry["model"]) == CATALOGUE_KEYS and set(entry["baselines"]) == {
+        "random", "popularity", "history_recency"}
+    assert entry["model"]["lists"] == entry["baselines"]["random"]["lists"] == 40
+    assert entry["model"]["ndcg@10"] > entry["baselines"]["random"]["ndcg@10"] + 0.05
 
 
 @pytest.mark.slow
@@ -91,7 +121,7 @@ def test_unknown_visitor_is_one_line(twin_run):
 def test_fit_evaluate_recommend_on_the_real_slice(slice_run, tmp_path):
     report = slice_run.report
     assert report["dataset"]["name"] == "retail_rocket/full_v2_i1"  # the filters name the build
-    assert report["metrics"]["test"]["model"]["lists"] > 100
+    assert report["metrics"]["sampled"]["test"]["model"]["lists"] > 100
     assert_evaluate_reproduces_the_report(slice_run, tmp_path)
     from datasets.loading import load_retail_rocket
 
@@ -143,8 +173,10 @@ def test_a_killed_run_resumes_from_its_backup(tmp_path, synthetic_data_dir):
 @pytest.mark.parametrize("argv, message", [
     (["--config", "nope"], "Unknown config 'nope'"),
     (["--config", "smoke", "--no_such_field", "1"], "no_such_field"),
+    (["--model", "retrieval", "--config", "smoke", "--exhaustive"], "--exhaustive applies to --model ranker"),
+    (["--config", "sessions_smoke", "--exhaustive"], "--exhaustive applies to a ranker trained alone"),
 ])
-def test_fit_refuses_unknown_configs_and_fields(argv, message, capsys):
+def test_fit_refuses_unknown_configs_fields_and_flags_that_do_not_apply(argv, message, capsys):
     from app import fit
 
     assert message in one_line_exit(fit.main, argv, capsys)

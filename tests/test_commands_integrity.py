@@ -141,8 +141,10 @@ def test_evaluate_refuses_another_kind_of_model_before_loading_data(tmp_path, ca
 @pytest.mark.parametrize("flags, message", [
     (["--peers", "co_visitation,nearest"], "--peers: unknown candidate generator(s) nearest. Expected"),
     (["--co_visitation_window_hours", "0"], "--co_visitation_window_hours must be positive. Received: 0.0"),
+    (["--exhaustive", "--retriever", "r.keras"], "two models for the catalogue tables: pass one"),
+    (["--protocol", "sampled", "--exhaustive"], "apply to the catalogue protocol"),
 ])
-def test_evaluate_refuses_unknown_peers_and_a_window_that_is_not_positive(tmp_path, capsys, flags, message):
+def test_evaluate_refuses_unknown_peers_a_window_that_is_not_positive_and_two_models(tmp_path, capsys, flags, message):
     from app import evaluate
 
     data_dir = tmp_path / "tfds"

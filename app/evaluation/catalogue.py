@@ -7,8 +7,7 @@ training catalogue; a relevant item outside it cannot be ranked by anyone, so it
 in a top K. The ranking metrics are the sampled protocol's (the keras-rs NDCG and MRR and our HR, ties shuffled by
 the same seed), at 10 and 20, and MRR over the whole ranking, computed from the relevant items' ranks
 (`app.evaluation.rank_metrics`) instead of sorting the catalogue once per metric. Per-action ROC-AUC is not
-computed here (`None`): over a catalogue of tens of thousands of items it would say only that unrelated items rank
-low.
+computed here: over a catalogue of tens of thousands of items it would say only that unrelated items rank low.
 """
 
 import logging
@@ -19,14 +18,13 @@ import numpy as np
 
 from app.candidates.own_items import OwnItems
 from app.evaluation.baselines import action_weighted_popularity
-from app.evaluation.list_metrics import METRIC_KEYS
 from app.evaluation.lists import hashed_subset
-from app.evaluation.rank_metrics import RankScorecard, TieBreaks
+from app.evaluation.rank_metrics import RANK_METRIC_KEYS, RankScorecard, TieBreaks
 from app.evaluation.report import with_relative_differences
 from app.evaluation.retrieval_recall import RetrievalQueries
 
-CATALOGUE_METRIC_KEYS = METRIC_KEYS[:3] + ("ndcg@20", "hr@20", "mrr@20") + METRIC_KEYS[3:]
-"""Keys of one scorer's entry: the sampled protocol's, plus the ranking metrics at 20."""
+CATALOGUE_METRIC_KEYS = (*RANK_METRIC_KEYS, "lists")
+"""Keys of one scorer's entry: the ranking metrics at 10 and 20, MRR, and the number of visitors ranked."""
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +33,8 @@ UNRANKED = -1e30
 
 
 def _entry(card):
-    """One scorer's report entry in `CATALOGUE_METRIC_KEYS` order; no ROC-AUC here (`None`)."""
-    entry = {key: None for key in CATALOGUE_METRIC_KEYS if key.startswith("auc_")}
-    entry.update(card.result())
+    """One scorer's report entry, in `CATALOGUE_METRIC_KEYS` order."""
+    entry = card.result()
     return {key: entry[key] for key in CATALOGUE_METRIC_KEYS}
 
 
@@ -67,11 +64,11 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
                        verbose=0):
     """`{"model": R, "baselines": {"random", "popularity", "history_recency", ...}}` on the catalogue protocol.
 
-    Logs the seconds each scorer took (its scores and their ranks), and shows a progress bar with `verbose`.
+    `"model"` is `None` when `model_scores` is (the baselines alone). Logs the seconds each scorer took (its scores and their ranks), and shows a progress bar with `verbose`.
 
     Args:
         model_scores: `f(features) -> [n, I]` the model's ranking scores of every catalogue item (in
-            `catalog.item_id` order) for a chunk of queries' features.
+            `catalog.item_id` order) for a chunk of queries' features, or `None`.
         queries: `RetrievalQueries` of the split.
         catalog: the training `ItemCatalog`.
         action_weights: the baselines' action weights.
@@ -84,7 +81,9 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
     popularity = action_weighted_popularity(catalog.action_counts, action_weights).astype(np.float32)  # [I]
     history_recency = OwnItems(catalog, action_weights)  # `history_recency_scores` of every item, without [n, I, S]
     other_scorers = other_scorers or {}
-    cards = {name: RankScorecard() for name in ("model", "random", "popularity", "history_recency", *other_scorers)}
+    names = ["model"] if model_scores is not None else []
+    names += ["random", "popularity", "history_recency", *other_scorers]
+    cards = {name: RankScorecard() for name in names}
     seconds = dict.fromkeys(cards, 0.0)
     tie_breaks = TieBreaks()
     progress = keras.utils.Progbar(queries.num_visitors, verbose=verbose, unit_name="visitor") if verbose else None
@@ -95,7 +94,7 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
         shape = (len(graded), catalog.num_items)
         rng = np.random.default_rng([seed, start])
         scorers = {
-            "model": model_scores,
+            **({"model": model_scores} if model_scores is not None else {}),
             "random": lambda features: rng.random(shape, dtype=np.float32),
             "popularity": lambda features: np.broadcast_to(popularity, shape),
             "history_recency": history_recency.score,
@@ -111,7 +110,7 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
     logger.info("Catalogue protocol, %d visitors x %d items, seconds per scorer: %s.", queries.num_visitors,
                 catalog.num_items, ", ".join(f"{name} {value:.1f}" for name, value in seconds.items()))
     return with_relative_differences({
-        "model": _entry(cards["model"]),
+        "model": _entry(cards["model"]) if model_scores is not None else None,
         "baselines": {name: _entry(card) for name, card in cards.items() if name != "model"},
     })
 

@@ -4,7 +4,6 @@ import csv
 
 import matplotlib.pyplot as plt
 
-from app.evaluation.report import COMPARED_KEYS
 
 CURVES = ("loss", "ndcg@10", "hr@10", "mrr", "auc_transaction", "auc_addtocart", "auc_view")
 """Panels of training against validation; the last panel is the generalisation gap."""
@@ -48,18 +47,27 @@ def _plot(axis, values, style, label):
         axis.plot(range(1, len(values) + 1), values, style, marker="o", label=label)
 
 
-def plot_comparison(entry, path, title):
-    """Grouped bars: each metric, the model beside every baseline."""
-    scorers = {"model": entry["model"], **entry["baselines"]}
-    keys = [key for key in COMPARED_KEYS if all(r[key] is not None for r in scorers.values())]
-    width = 0.8 / len(scorers)
-    figure, axis = plt.subplots(figsize=(11, 4.5), constrained_layout=True)
-    for offset, (name, results) in enumerate(scorers.items()):
-        positions = [index + offset * width for index in range(len(keys))]
-        axis.bar(positions, [results[key] for key in keys], width, label=name)
-    axis.set_xticks([index + 0.4 - width / 2 for index in range(len(keys))], keys)
-    axis.set_ylim(0, 1)
-    axis.set_title(title)
-    axis.legend()
+def plot_comparison(entries, path, title):
+    """Grouped bars, one panel per protocol (`{protocol: M}`): each metric, the model beside every baseline; a
+    scorer has one colour in every panel."""
+    colours = {}
+    for entry in entries.values():
+        for name in ("model", *entry["baselines"]):
+            colours.setdefault(name, f"C{len(colours) % 10}")
+    figure, axes = plt.subplots(len(entries), 1, figsize=(13, 4.5 * len(entries)), constrained_layout=True,
+                                squeeze=False)
+    for axis, (protocol, entry) in zip(axes[:, 0], entries.items()):
+        scorers = {"model": entry["model"]} if entry["model"] is not None else {}
+        scorers.update(entry["baselines"])
+        keys = [key for key in next(iter(scorers.values())) if key != "lists"]
+        keys = [key for key in keys if all(results[key] is not None for results in scorers.values())]
+        width = 0.8 / len(scorers)
+        for offset, (name, results) in enumerate(scorers.items()):
+            positions = [index + offset * width for index in range(len(keys))]
+            axis.bar(positions, [results[key] for key in keys], width, label=name, color=colours[name])
+        axis.set_xticks([index + 0.4 - width / 2 for index in range(len(keys))], keys)
+        axis.set_ylim(0, 1)
+        axis.set_title(f"{title}, {protocol} protocol" + ("" if entry["model"] is not None else " (no model row)"))
+        axis.legend(fontsize=8, ncols=2)
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -15,8 +15,12 @@ def relative_difference(model_value, baseline_value):
 
 
 def with_relative_differences(entry):
-    """Adds `"relative_to_baselines": {baseline: {metric: relative difference}}` to an entry `M`."""
+    """Adds `"relative_to_baselines": {baseline: {metric: relative difference}}` to an entry `M` (`{}` when the
+    entry has no model)."""
     entry = dict(entry)
+    if entry["model"] is None:
+        entry["relative_to_baselines"] = {}
+        return entry
     entry["relative_to_baselines"] = {
         name: {
             key: relative_difference(entry["model"][key], baseline[key]) for key in entry["model"] if key != "lists"
@@ -35,15 +39,20 @@ def _relative_cell(value):
 
 
 def comparison_table(entry, title):
-    """A markdown table: one row per metric, the model, each baseline, and the model's gain on each."""
-    names = list(entry["baselines"])
-    header = ["metric", "model", *names, *(f"vs {name}" for name in names)]
-    rows = [f"**{title}** ({entry['model']['lists']} lists)", "", "| " + " | ".join(header) + " |"]
+    """A markdown table: one row per metric, the model, each baseline, and the model's gain on each.
+
+    An entry without a model (`"model": None`) gives the baselines' columns alone.
+    """
+    model = entry["model"]
+    columns = {"model": model, **entry["baselines"]} if model is not None else dict(entry["baselines"])
+    compared = list(entry["baselines"]) if model is not None else []
+    first = next(iter(columns.values()))
+    header = ["metric", *columns, *(f"vs {name}" for name in compared)]
+    rows = [f"**{title}** ({first['lists']} lists)", "", "| " + " | ".join(header) + " |"]
     rows.append("|" + "---|" * len(header))
-    for key in (key for key in entry["model"] if key != "lists"):
-        baselines = [entry["baselines"][name][key] for name in names]
-        gains = [relative_difference(entry["model"][key], value) for value in baselines]
-        cells = [key, _cell(entry["model"][key]), *map(_cell, baselines), *map(_relative_cell, gains)]
+    for key in (key for key in first if key != "lists"):
+        cells = [key, *(_cell(results[key]) for results in columns.values())]
+        cells += [_relative_cell(relative_difference(model[key], entry["baselines"][name][key])) for name in compared]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

@@ -16,7 +16,8 @@ import time
 import keras
 
 from app.errors import UserError
-from app.evaluation.lists import dataset_entry, evaluate_all
+from app.evaluation.catalogue_report import catalogue_description, catalogue_metrics
+from app.evaluation.lists import dataset_entry, evaluate_all, sampled_description
 from app.evaluation.plots import plot_comparison, plot_training_curves, read_training_log
 from app.evaluation.report import comparison_table, write_report
 from app.training.distribution import applied, describe, make_distribution
@@ -175,11 +176,14 @@ def _fit(config, data, run_dir, lists, verbose):
 
 
 def train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds, distribution="none",
-                     verbose=1):
+                     verbose=1, exhaustive=False):
     """Trains in `<output_dir>/<run_name>/`, then writes `<run_name>.keras`, `.json` and the plots.
 
-    The report is what `app.evaluate` reproduces. The run directory must exist
-    (`start_run_dir`); a backup in it is resumed.
+    The report is what `app.evaluate` reproduces: `metrics.catalogue.{validation,test}` first (every catalogue item
+    ranked, the baselines and candidate generators beside the model; `app.evaluation.catalogue_report`), then
+    `metrics.sampled.{validation,test}` (the fixed lists the model was selected on). Both score at most
+    `config.eval_max_lists` lists or visitors per split. The run directory must exist (`start_run_dir`); a backup in
+    it is resumed.
 
     Args:
         config: the `TrainConfig` to train.
@@ -192,6 +196,8 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
         distribution: `--distribution`, one of `app.training.distribution.MODES`: how training spreads over devices
             (evaluation runs on one device, from the saved file).
         verbose: the progress bar's verbosity, as Keras' `verbose` (2: one line per epoch, for logs).
+        exhaustive: also rank the whole catalogue with the ranker alone in the catalogue tables (slow on a real
+            catalogue); without it they hold no model row.
 
     Returns:
         The report written to `<output_dir>/<run_name>.json`.
@@ -202,9 +208,14 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
     model_path = export_ranker(model, config, output_dir / f"{run_name}.keras")
 
     # Report what the saved file does, exactly as `app.evaluate` will see it.
+    ranker = load_ranker(model_path)
     started = time.perf_counter()
-    metrics = evaluate_all(load_ranker(model_path), config, data, {split: lists[split] for split in REPORTED_SPLITS})
-    evaluation_seconds = time.perf_counter() - started
+    catalogue = catalogue_metrics(ranker, config, data, REPORTED_SPLITS, exhaustive=exhaustive,
+                                  max_visitors=config.eval_max_lists, verbose=verbose)
+    catalogue_seconds = time.perf_counter() - started
+    sampled = evaluate_all(ranker, config, data, {split: lists[split] for split in REPORTED_SPLITS})
+    sampled_seconds = time.perf_counter() - started - catalogue_seconds
+    metrics = {"catalogue": catalogue, "sampled": sampled}
     steady = epoch_seconds[1:] or epoch_seconds
     examples_per_epoch = config.steps_per_epoch * config.batch_size
     report = {
@@ -220,8 +231,14 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
             "epoch_seconds": epoch_seconds,
             "train_seconds": sum(epoch_seconds),
             "examples_per_s": examples_per_epoch * len(steady) / sum(steady) if steady else None,
-            "evaluation_seconds": evaluation_seconds,
+            "catalogue_seconds": catalogue_seconds,
+            "sampled_seconds": sampled_seconds,
             "note": "epochs run in this process; the first includes JIT compilation",
+        },
+        "protocols": {
+            "catalogue": catalogue_description(data.catalog.num_items, exhaustive=exhaustive,
+                                               max_visitors=config.eval_max_lists),
+            "sampled": sampled_description(config),
         },
         "metrics": metrics,
     }
@@ -232,8 +249,11 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
         config.num_candidates,
         config.eval_list_length,
     )
-    plot_comparison(metrics["test"], output_dir / f"{run_name}.comparison.png", f"{run_name}: test")
-    for split in ("validation", "test"):
-        print(comparison_table(metrics[split], f"{run_name}: {split}"), end="\n\n")
+    plot_comparison({protocol: metrics[protocol]["test"] for protocol in metrics},
+                    output_dir / f"{run_name}.comparison.png", f"{run_name}: test")
+    for protocol in metrics:
+        print(report["protocols"][protocol], end="\n\n")
+        for split in REPORTED_SPLITS:
+            print(comparison_table(metrics[protocol][split], f"{run_name}: {split}, {protocol}"), end="\n\n")
     print(f"Saved {model_path} and {output_dir / (run_name + '.json')}")
     return report

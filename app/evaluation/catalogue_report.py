@@ -1,0 +1,103 @@
+"""A report's catalogue tables: the model beside every baseline and candidate generator, on each split's visitors.
+
+The model row is the two stages when a retriever is given (its shortlist plus the visitor's own items, ordered by
+the ranker), the ranker alone over every item when asked (`exhaustive`: a ranker pass over the whole catalogue for
+every visitor, slow on a real catalogue), and absent otherwise: the tables then hold the baselines and the
+generators alone, and say so.
+"""
+
+import logging
+import time
+
+import numpy as np
+
+from app.candidates.co_visitation import DEFAULT_WINDOW_HOURS
+from app.candidates.history import catalogue_slots
+from app.candidates.peers import GENERATOR_NAMES
+from app.candidates.peers import fitted_generators
+from app.errors import UserError
+from app.evaluation.catalogue import catalogue_queries
+from app.evaluation.catalogue import evaluate_catalogue
+from app.two_stage.catalogue_ranker import CatalogueRanker
+
+logger = logging.getLogger(__name__)
+
+NO_MODEL_NOTE = ("no model row: the ranker alone is ranked over the whole catalogue only on request (--exhaustive), "
+                 "and two stages need a retriever")
+
+
+def catalogue_description(num_items, retriever=None, retrieved=None, exhaustive=False, max_visitors=0,
+                          window_hours=DEFAULT_WINDOW_HOURS):
+    """One line saying what the catalogue tables hold: equal lines mean tables of the same figures."""
+    if retriever is not None:
+        model = f"model: two stages, {retrieved} retrieved + the visitor's own items"
+    elif exhaustive:
+        model = "model: the ranker alone over every item"
+    else:
+        model = NO_MODEL_NOTE
+    visitors = f"at most {max_visitors} visitors (a fixed hashed subset)" if max_visitors else "every visitor"
+    return (f"catalogue protocol: every one of {num_items} catalogue items ranked for {visitors} of the split; "
+            f"{model}; co-visitation window {window_hours:g} h")
+
+
+def catalogue_metrics(ranker, config, data, splits, retriever=None, retrieved=None, exhaustive=False,
+                      max_visitors=0, peers=GENERATOR_NAMES, window_hours=DEFAULT_WINDOW_HOURS, verbose=0):
+    """`{split: M}` on the catalogue protocol: the model, the baselines, the candidate generators
+    (`app.candidates.peers`, fitted on the training split) and, with a retriever, the retrieval model alone
+    (`baselines.retrieval`).
+
+    Args:
+        ranker: the `PhoenixRanker`.
+        config: the run's `TrainConfig` (history length, action weights, seed, `retrieved` by default).
+        data: the loaded dataset.
+        splits: the splits to score.
+        retriever: a `RetrievalModel` for the two stages, or None.
+        retrieved: items the retriever passes on (default: `config.retrieved`).
+        exhaustive: without a retriever, rank every catalogue item with the ranker alone (else no model row).
+        max_visitors: > 0 scores a fixed hashed subset of this many visitors per split.
+        peers: the generator names reported beside the baselines.
+        window_hours: the co-visitation generators' window.
+        verbose: Keras' `verbose` for the progress bar over each split's visitors.
+    """
+    if retriever is not None and exhaustive:
+        raise ValueError("Either two stages (a retriever) or the ranker alone (exhaustive), not both.")
+    retrieved = config.retrieved if retrieved is None else retrieved
+    model_scores = None
+    if retriever is not None or exhaustive:
+        model_scores = _model_scores(CatalogueRanker(ranker, data.catalog, config.action_weights, retriever,
+                                                     retrieved), data.catalog)
+    others = {}
+    if retriever is not None:
+        items = retriever.item_embeddings(data.catalog.item_id, data.catalog.category_id)  # [I, D]
+        others["retrieval"] = lambda features: retriever.user_embeddings(features) @ items.T  # [n, I]
+    started = time.perf_counter()
+    generators = fitted_generators(data.train, data.catalog, config.action_weights, peers, window_hours)
+    logger.info("Candidate generators fitted on the training split in %.1f s.", time.perf_counter() - started)
+    others.update({name: generator.score for name, generator in generators.items()})
+    metrics = {}
+    for split in splits:
+        try:
+            queries = catalogue_queries(getattr(data, split), config.history_length, max_visitors, config.seed)
+        except ValueError as error:
+            raise UserError(f"Cannot score the {split} split of {data.name} on the catalogue protocol: "
+                            f"{error}") from error
+        metrics[split] = evaluate_catalogue(model_scores, queries, data.catalog, config.action_weights, config.seed,
+                                            other_scorers=others, verbose=verbose)
+    return metrics
+
+
+def _model_scores(scorer, catalog):
+    """`f(features) -> [n, I]`: the `CatalogueRanker`'s scores on the catalogue, below any score where it did not
+    rank an item (outside a two-stage shortlist)."""
+
+    def scores_on_catalogue(features):
+        items, _, scores = scorer.score(features)  # [n, M], [n, M]
+        if scorer.retriever is None:
+            return scores  # every catalogue item, in catalogue order
+        on_catalogue = np.full((len(items), catalog.num_items), -1.0, dtype=np.float32)  # below any score
+        slot, known = catalogue_slots(catalog, items)  # [n, M], [n, M]
+        rows = np.nonzero(known)[0]
+        on_catalogue[rows, slot[known]] = scores[known]
+        return on_catalogue
+
+    return scores_on_catalogue

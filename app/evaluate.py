@@ -204,7 +204,7 @@ def session_benchmark(args, report, config, ranker, flags):
         # Test cases come after every training session; validation cases only after the training split's.
         peer_stores = (data.train, data.validation) if name == "test_cases" else (data.train,)
         metrics[name] = benchmark_entry(ranker, retriever, config, retrieval_history_length(report), data.catalog,
-                                        sessions_of_stores(*peer_stores), split_cases)
+                                        sessions_of_stores(*peer_stores), split_cases, training_verbosity())
         print(benchmark_table(metrics[name], f"{Path(args.model).stem}: {name}"), end="\n\n")
     if args.json:
         write_report(Path(args.json), {
@@ -262,7 +262,8 @@ def main(argv=None):
         described["catalogue"] = catalogue_description(data.catalog.num_items, retriever, retrieved, args.exhaustive,
                                                        max_visitors, args.co_visitation_window_hours)
     if "sampled" in protocols:
-        metrics["sampled"] = evaluate_all(model, config, data, evaluation_lists_for(config, data, splits))
+        metrics["sampled"] = evaluate_all(model, config, data, evaluation_lists_for(config, data, splits),
+                                          training_verbosity())
         described["sampled"] = sampled_description(config)
     for protocol, entries in metrics.items():
         print(described[protocol], end="\n\n")

@@ -81,3 +81,14 @@ def test_chunked_evaluation_does_not_depend_on_the_chunk_size():
     # no transitions: all tie and items 2 and 3 (more popular) come before 1. Case 5: 1 ties with 2 and loses.
     assert case_ranks(scorer, cases, popularity, chunk_size=2).tolist() == [1, 1, 1, 3, 2]
     assert evaluate_scorer(scorer, cases, popularity, chunk_size=1) == evaluate_scorer(scorer, cases, popularity)
+
+
+def test_a_progress_bar_counts_the_cases_only_when_asked(capsys):
+    train = Sessions(session_id=np.arange(1, 3), offsets=np.array([0, 2, 4]), items=np.array([1, 2, 2, 3], np.int32))
+    cases = SessionCases(case_id=np.arange(1, 4), offsets=np.array([0, 1, 2, 3]), items=np.array([1, 2, 3], np.int32),
+                         target=np.array([2, 3, 1], dtype=np.int32))
+    scorer = LastItemTransitions().fit(train, num_items=3)
+    quiet = case_ranks(scorer, cases, train.item_counts(3), chunk_size=2)
+    assert capsys.readouterr().out == ""
+    shown = case_ranks(scorer, cases, train.item_counts(3), chunk_size=2, verbose=2)  # one line at the end, for logs
+    assert shown.tolist() == quiet.tolist() and capsys.readouterr().out.startswith("3/3 - ")

@@ -79,8 +79,9 @@ def catalogue_metrics(ranker, config, data, splits, retriever=None, retrieved=No
         try:
             queries = catalogue_queries(getattr(data, split), config.history_length, max_visitors, config.seed)
         except ValueError as error:
-            raise UserError(f"Cannot score the {split} split of {data.name} on the catalogue protocol: "
-                            f"{error}") from error
+            raise UserError(f"Cannot score the {split} split of {data.name} on the catalogue protocol: {error}. "
+                            "Filters (--min_visitor_events, --min_item_events) or too little data can leave a split "
+                            "without visitors: loosen them or add events.") from error
         metrics[split] = evaluate_catalogue(model_scores, queries, data.catalog, config.action_weights, config.seed,
                                             other_scorers=others, verbose=verbose)
     return metrics

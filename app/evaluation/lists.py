@@ -15,12 +15,12 @@ CATEGORY_WEIGHT = 0.1
 baseline, against 1 for an event of the candidate itself."""
 
 
-def predict_logits(model, features, batch_size):
-    """The model's logits `[N, C, A]` for a dict of numpy features, in batches."""
-    return np.asarray(model.predict(features, batch_size=batch_size, verbose=0), dtype=np.float32)
+def predict_logits(model, features, batch_size, verbose=0):
+    """The model's logits `[N, C, A]` for a dict of numpy features, in batches (`verbose`: Keras' progress bar)."""
+    return np.asarray(model.predict(features, batch_size=batch_size, verbose=verbose), dtype=np.float32)
 
 
-def evaluate_lists(model, lists, item_ids, item_popularity, action_weights, batch_size, seed):
+def evaluate_lists(model, lists, item_ids, item_popularity, action_weights, batch_size, seed, verbose=0):
     """One report entry `M`: the model and the baselines on exactly the same lists.
 
     Args:
@@ -31,6 +31,7 @@ def evaluate_lists(model, lists, item_ids, item_popularity, action_weights, batc
         action_weights: the ranking score's weights (transaction, addtocart, view).
         batch_size: lists scored per model call.
         seed: seed of the random baseline.
+        verbose: Keras' `verbose` for the progress bar over the model's batches.
 
     Returns:
         `{"model": R, "baselines": {"random": R, "popularity": R, "history_recency": R,
@@ -41,7 +42,7 @@ def evaluate_lists(model, lists, item_ids, item_popularity, action_weights, batc
     features, labels, mask = lists.features, lists.labels, lists.mask
     candidates = features["candidate_item_id"]  # [N, C]
     probabilities, model_scores = numpy_probabilities_and_scores(
-        predict_logits(model, features, batch_size), action_weights
+        predict_logits(model, features, batch_size, verbose), action_weights
     )  # [N, C, A], [N, C]
     return {
         "model": score_lists(labels, mask, model_scores, action_scores=probabilities),
@@ -121,8 +122,9 @@ def evaluation_lists_for(config, data, splits=("validation", "test")):
     return lists
 
 
-def evaluate_all(model, config, data, lists):
-    """`{split: M}`: the model and the baselines on each split's lists, with relative differences."""
+def evaluate_all(model, config, data, lists, verbose=0):
+    """`{split: M}`: the model and the baselines on each split's lists, with relative differences (`verbose`:
+    Keras' progress bar over the model's batches)."""
     popularity = action_weighted_popularity(data.catalog.action_counts, config.action_weights)
     return {
         split: with_relative_differences(
@@ -134,6 +136,7 @@ def evaluate_all(model, config, data, lists):
                 config.action_weights,
                 config.eval_batch_size,
                 config.seed,
+                verbose,
             )
         )
         for split, split_lists in lists.items()

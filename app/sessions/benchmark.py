@@ -6,6 +6,9 @@ visitor id 0, the prefix's last `history_length` items as views without category
 since it (the target's position is the ranking moment).
 """
 
+import logging
+import time
+
 import numpy as np
 
 from app.sessions.baselines import LastItemTransitions, Popularity, SessionKnn, vsknn
@@ -21,6 +24,8 @@ PEERS = {
     "vsknn": vsknn,
 }
 """The peers, written from their papers (`app.sessions.baselines`), by report name."""
+
+logger = logging.getLogger(__name__)
 
 
 def sessions_of_stores(*stores):
@@ -81,7 +86,7 @@ class TwoStageScorer:
         return scores
 
 
-def benchmark_entry(ranker, retriever, config, retrieval_history_length, catalog, peer_sessions, cases):
+def benchmark_entry(ranker, retriever, config, retrieval_history_length, catalog, peer_sessions, cases, verbose=0):
     """`{"model": R, "baselines": {"retrieval", "popularity", "transitions", "sknn", "vsknn"}}` on `cases`.
 
     `R = {"hr@10", "mrr@10", "hr@20", "mrr@20", "cases"}` (fractions). The peers are fitted on `peer_sessions`,
@@ -95,6 +100,7 @@ def benchmark_entry(ranker, retriever, config, retrieval_history_length, catalog
         catalog: the training `ItemCatalog` the retriever shortlists from.
         peer_sessions: `Sessions` the peers learn from (all the training sessions there are).
         cases: `SessionCases` to score.
+        verbose: Keras' `verbose` for a progress bar over the cases of each method.
     """
     num_items = int(max(peer_sessions.items.max(), cases.items.max(), cases.target.max(), catalog.item_id.max()))
     peers = {name: make().fit(peer_sessions, num_items) for name, make in PEERS.items()}
@@ -104,7 +110,12 @@ def benchmark_entry(ranker, retriever, config, retrieval_history_length, catalog
                                    config.retrieved, config.history_length)
     scorers = {"model": TwoStageScorer(ranker, shortlists, catalog, config.action_weights), "retrieval": retrieval,
                **peers}
-    table = {name: evaluate_scorer(scorer, cases, popularity) for name, scorer in scorers.items()}
+    table = {}
+    for name, scorer in scorers.items():
+        started = time.perf_counter()
+        table[name] = evaluate_scorer(scorer, cases, popularity, verbose=verbose)
+        logger.info("Session benchmark: %s ranked every item for %d cases in %.1f s.", name, len(cases),
+                    time.perf_counter() - started)
     return {"model": table.pop("model"), "baselines": table}
 
 

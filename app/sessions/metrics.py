@@ -6,6 +6,7 @@ ranked; all items 1..I are ranked. Ties are broken by training popularity (more 
 equal that come first under the tie rule. Prefix items stay in the ranking.
 """
 
+import keras
 import numpy as np
 
 CUTOFFS = (10, 20)
@@ -81,7 +82,8 @@ def ranking_metrics(ranks: np.ndarray, cutoffs: tuple[int, ...] = CUTOFFS) -> di
     return metrics
 
 
-def case_ranks(scorer, cases, item_popularity: np.ndarray, chunk_size: int = DEFAULT_CHUNK_SIZE) -> np.ndarray:
+def case_ranks(scorer, cases, item_popularity: np.ndarray, chunk_size: int = DEFAULT_CHUNK_SIZE,
+               verbose: int = 0) -> np.ndarray:
     """Ranks of every case's target under `scorer`, scoring `chunk_size` cases at a time.
 
     Args:
@@ -89,18 +91,23 @@ def case_ranks(scorer, cases, item_popularity: np.ndarray, chunk_size: int = DEF
         cases: `SessionCases`.
         item_popularity: `[I + 1]` training popularity, for the tie rule.
         chunk_size: cases scored at a time (bounds memory at `chunk_size * (I + 1)` scores).
+        verbose: Keras' `verbose` for a progress bar over the cases (0: none, 2: one line at the end).
 
     Returns:
         `[N]` int64 ranks.
     """
     ranks = np.empty(len(cases), dtype=np.int64)
+    progress = keras.utils.Progbar(len(cases), verbose=verbose, unit_name="case") if verbose else None
     for start in range(0, len(cases), chunk_size):
         chunk = cases.select(start, min(start + chunk_size, len(cases)))
         scores = scorer.scores(chunk.offsets, chunk.items)  # [c, I + 1]
         ranks[start:start + len(chunk)] = target_ranks(scores, chunk.target, item_popularity, chunk_size)
+        if progress:
+            progress.update(start + len(chunk))
     return ranks
 
 
-def evaluate_scorer(scorer, cases, item_popularity: np.ndarray, chunk_size: int = DEFAULT_CHUNK_SIZE) -> dict:
+def evaluate_scorer(scorer, cases, item_popularity: np.ndarray, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                    verbose: int = 0) -> dict:
     """`ranking_metrics` of `scorer` over all `cases` (see `case_ranks`)."""
-    return ranking_metrics(case_ranks(scorer, cases, item_popularity, chunk_size))
+    return ranking_metrics(case_ranks(scorer, cases, item_popularity, chunk_size, verbose))

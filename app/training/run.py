@@ -213,7 +213,7 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
     catalogue = catalogue_metrics(ranker, config, data, REPORTED_SPLITS, exhaustive=exhaustive,
                                   max_visitors=config.eval_max_lists, verbose=verbose)
     catalogue_seconds = time.perf_counter() - started
-    sampled = evaluate_all(ranker, config, data, {split: lists[split] for split in REPORTED_SPLITS})
+    sampled = evaluate_all(ranker, config, data, {split: lists[split] for split in REPORTED_SPLITS}, verbose)
     sampled_seconds = time.perf_counter() - started - catalogue_seconds
     metrics = {"catalogue": catalogue, "sampled": sampled}
     steady = epoch_seconds[1:] or epoch_seconds

@@ -47,13 +47,16 @@ VALIDATION_SAMPLE = 5_000
 MONITOR = "val_hr@20"
 
 
-def training_lists(shortlists, cases, chunk_size=2048):
+def training_lists(shortlists, cases, chunk_size=2048, verbose=0):
     """The ranker's training lists: every case whose target is in its shortlist, with its one-hot view label.
+
+    `verbose` is Keras' `verbose` for a progress bar over the cases.
 
     Returns:
         `(features, labels [N, M, A], mask [N, M], statistics)`.
     """
     parts, dropped = [], 0
+    progress = keras.utils.Progbar(len(cases), verbose=verbose, unit_name="case") if verbose else None
     for start in range(0, len(cases), chunk_size):
         chunk = cases.select(start, min(start + chunk_size, len(cases)))
         features = shortlists.shortlists(chunk.offsets, chunk.items, targets=chunk.target)
@@ -63,6 +66,8 @@ def training_lists(shortlists, cases, chunk_size=2048):
         labels = np.zeros(hit.shape + (len(ACTION_NAMES),), np.float32)  # [n, M, A]
         labels[..., ACTION_NAMES.index("view")] = hit
         parts.append(({name: value[keep] for name, value in features.items()}, labels[keep]))
+        if progress:
+            progress.update(start + len(chunk))
     features = {name: np.concatenate([part[0][name] for part in parts]) for name in parts[0][0]}
     labels = np.concatenate([part[1] for part in parts])
     mask = (features["candidate_item_id"] > 0).astype(np.float32)
@@ -124,7 +129,9 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
     retrieval = RetrievalScorer(retriever, num_items, retrieval_config.history_length)
     shortlists = SessionShortlists(retrieval, data.catalog, popularity, transitions.transitions, config.retrieved,
                                    config.history_length)
-    features, labels, mask, list_statistics = training_lists(shortlists, prefix_cases(stage_two_sessions))
+    logger.info("Stage 2: shortlisting the prefixes of %d training sessions.", len(stage_two_sessions))
+    features, labels, mask, list_statistics = training_lists(shortlists, prefix_cases(stage_two_sessions),
+                                                             verbose=verbose)
     logger.info("Stage 2: %d training lists of %d candidates (%d cases without their target in the shortlist).",
                 list_statistics["lists"], shortlists.num_candidates, list_statistics["target_not_shortlisted"])
     ranker = compiled_session_ranker(config)
@@ -141,7 +148,7 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
     # The figures of the saved files, as `app.evaluate` will compute them.
     metrics = {"validation": benchmark_entry(load_ranker(model_path), load_retriever(retriever_path), config,
                                              retrieval_config.history_length, data.catalog, training,
-                                             validation_cases)}
+                                             validation_cases, verbose)}
     report = {
         "config": dataclasses.asdict(config),
         "retrieval_config": dataclasses.asdict(retrieval_config),

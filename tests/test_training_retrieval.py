@@ -184,9 +184,9 @@ def test_tiny_session_fit_lowers_the_loss_and_beats_popularity():
     cases = prefix_cases(validation)
     keras.utils.set_random_seed(config.seed)
     model, history = train_session_retrieval(config, training, cases, popularity)
-    losses = history.history["loss"]
+    losses = history["loss"]
     assert len(losses) == config.epochs and losses[-1] < losses[0]
     popular = evaluate_scorer(Popularity().fit(training, 60), even_sample(cases, config.eval_cases),
                               popularity)
-    assert history.history["val_mrr@10"][-1] > popular["mrr@10"] + 0.2, (history.history, popular)
+    assert history["val_mrr@10"][-1] > popular["mrr@10"] + 0.2, (history, popular)
     assert type(model).__name__ == "RetrievalModel" and not model.use_age_embedding

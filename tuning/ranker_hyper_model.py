@@ -2,12 +2,12 @@
 
 import dataclasses
 
-import keras
 import keras_tuner
 
-from app.errors import ConfigError
+from app.errors import ConfigError, UserError
 from app.evaluation.lists import evaluation_lists_for
 from app.training.epoch_evaluation import VALIDATION_PREFIX, EpochListMetrics
+from app.training.flow import fit_model
 from app.training.ranker import MONITOR, compiled_ranker, training_batches
 from tuning.search_space import SEARCH_SPACES
 
@@ -98,24 +98,31 @@ class RankerHyperModel(keras_tuner.HyperModel):
             raise keras_tuner.errors.FailedTrialError(f"Cannot build the ranker: {error}") from error
 
     def fit(self, hp, model, **kwargs):
-        """Trains `model` for the trial; `kwargs` (the tuner's callbacks, `epochs`) go to `model.fit`.
+        """Trains `model` for the trial through `app.training.flow.fit_model`; `kwargs` may hold the tuner's
+        `callbacks` and `epochs`.
 
         The validation lists are scored after every epoch with the report's code
-        (`EpochListMetrics`), so the objective is the figure `app.fit` reports.
+        (`EpochListMetrics`), so the objective is the figure `app.fit` reports. A
+        loss that turns non-finite fails the trial, not the search.
+
+        Returns:
+            The `FitResult`.
         """
         config = self.trial_config(hp)
         validation = evaluation_lists_for(config, self.data, splits=("validation",))["validation"]
-        callbacks = [
-            EpochListMetrics({VALIDATION_PREFIX: validation}, config.action_weights, config.eval_batch_size),
-            *kwargs.pop("callbacks", []),
-            keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience),
-        ]
-        kwargs.setdefault("epochs", config.epochs)
-        return model.fit(
-            training_batches(config, self.data),
-            steps_per_epoch=config.steps_per_epoch,
-            callbacks=callbacks,
-            shuffle=False,  # the pipeline shuffles, seeded
-            verbose=self.verbose,
-            **kwargs,
-        )
+        try:
+            return fit_model(
+                model,
+                training_batches(config, self.data),
+                epochs=kwargs.get("epochs", config.epochs),
+                steps_per_epoch=config.steps_per_epoch,
+                validation=EpochListMetrics({VALIDATION_PREFIX: validation}, config.action_weights,
+                                            config.eval_batch_size),
+                monitor=MONITOR,
+                patience=config.patience,
+                callbacks=kwargs.get("callbacks", ()),
+                verbose=self.verbose,
+                learning_rate=config.learning_rate,
+            )
+        except UserError as error:
+            raise keras_tuner.errors.FailedTrialError(str(error)) from error

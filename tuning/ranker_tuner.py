@@ -18,9 +18,9 @@ TUNERS = ("bayesian", "hyperband", "random")
 """The oracles `make_oracle` offers; Bayesian is the default (see `tuning.search`)."""
 
 def best_epoch_metrics(history):
-    """Every metric `model.fit` logged, at the epoch with the best `val_ndcg@10`."""
-    best = int(np.argmax(history.history[MONITOR]))
-    return {name: values[best] for name, values in history.history.items()}
+    """Every metric `model.fit` logged (`{name: [value per epoch]}`), at the epoch with the best `val_ndcg@10`."""
+    best = int(np.argmax(history[MONITOR]))
+    return {name: values[best] for name, values in history.items()}
 
 
 def make_oracle(tuner, max_trials, max_epochs, seed):
@@ -73,8 +73,8 @@ class RankerTuner(keras_tuner.Tuner):
         started = time.perf_counter()
         with PeakMemory() as memory:
             model = self.hypermodel.build(hp)
-            history = self.hypermodel.fit(hp, model, *args, callbacks=callbacks, **kwargs)
-        metrics = best_epoch_metrics(history)
+            result = self.hypermodel.fit(hp, model, *args, callbacks=callbacks, **kwargs)
+        metrics = best_epoch_metrics(result.history)
         metrics.update(
             parameters=model.count_params(),
             seconds=time.perf_counter() - started,

@@ -35,8 +35,8 @@ from app.config.ranker import config_from_args
 from app.errors import UserError
 from app.evaluation.lists import evaluation_lists_for
 from app.training.distribution import add_distribution_flag
-from app.training.run import BACKUP_DIR
-from app.training.run import BEST_WEIGHTS_FILE
+from app.training.flow import BACKUP_DIR
+from app.training.flow import BEST_WEIGHTS_FILE
 from app.training.run import start_run_dir
 from app.training.run import train_and_report
 from tuning.leaderboard import leaderboard_markdown

@@ -1,8 +1,9 @@
 """Training: how the ranker and the retrieval model are trained, run by run, and what a run leaves behind.
 
-`ranker` builds, compiles and exports the ranker and streams its batches; `run` is one ranker run in its folder
-(train with validation and backups, export, report); `retrieval` the retrieval model's trainers and run;
-`sessions` both stages on the session benchmark; `resuming` restarts an interrupted run exactly; `distribution`
+`flow` is the one training flow every model kind fits through (validation, best epoch, early stopping, timing,
+non-finite stop, and in a run folder backups, resuming and logs); `ranker` builds, compiles and exports the ranker
+and streams its batches; `run` is one ranker run in its folder (train, export, report); `retrieval` the retrieval
+model's trainers and run; `sessions` both stages on the session benchmark; `resuming` restarts an interrupted run exactly; `distribution`
 spreads a run over devices (`--distribution`); `epoch_evaluation`, `timed_validation`, `session_validation` and
 `progress` are the callbacks; `saved_runs` reads back a run's `.keras` file and report.
 

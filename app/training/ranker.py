@@ -11,19 +11,20 @@ MONITOR = "val_ndcg@10"
 """The validation metric that picks the best epoch (and the tuner's objective)."""
 
 
-def compiled_ranker(config, with_metrics=True):
+def compiled_ranker(config, with_metrics=True, loss=None):
     """A fresh `PhoenixRanker` for `config` in `config.precision`, compiled with AdamW and the weighted loss.
 
     `with_metrics` adds the training metrics `app.fit` reports; without them the
     compiled step does only the loss and the update (what `app.bench` compares
-    with the plain-JAX step).
+    with the plain-JAX step). `loss` replaces the weighted per-action
+    cross-entropy (the session benchmark's stage 2 trains on a list softmax).
     """
     model = PhoenixRanker(**config.model_kwargs(), dtype=config.precision)
     model.compile(
         optimizer=keras.optimizers.AdamW(
             learning_rate=config.learning_rate, weight_decay=config.weight_decay
         ),
-        loss=WeightedActionCrossEntropy(action_weights=config.action_weights),
+        loss=loss or WeightedActionCrossEntropy(action_weights=config.action_weights),
         weighted_metrics=training_metrics(config.action_weights) if with_metrics else None,
         steps_per_execution=config.steps_per_execution,
     )

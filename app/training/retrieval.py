@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import ops
 
 from app.errors import UserError
@@ -14,6 +15,7 @@ from app.evaluation.lists import dataset_entry
 from app.evaluation.report import write_report
 from app.evaluation.retrieval_recall import RECALL_KS, RetrievalQueries, baseline_recalls, model_recall
 from app.retrieval.model import ITEM_FEATURES, USER_FEATURES, RetrievalModel, user_feature_inputs
+from app.training.flow import fit_model
 from app.training.saved_runs import load_retriever
 from app.training.session_validation import SessionValidation, even_sample
 from app.training.timed_validation import TimedValidation
@@ -59,13 +61,23 @@ def retrieval_trainer(model, negatives_per_example):
     return keras.Model(inputs, logits, name="retrieval_trainer")
 
 
-def compiled_retrieval_trainer(config):
-    """A fresh `RetrievalModel` for `config` and its trainer, compiled with AdamW and the softmax loss."""
+def compiled_retrieval_trainer(config, sessions=None):
+    """A fresh `RetrievalModel` for `config` and its trainer, compiled with AdamW and the sampled softmax loss.
+
+    Without `sessions` the trainer takes one cut per example (`retrieval_trainer`) for `config.epochs *
+    config.steps_per_epoch` steps; with the `SessionSequences` it is trained on, every position of a session
+    (`session_retrieval_trainer`) for `config.epochs` passes over them, its loss averaged over the real targets.
+    """
     model = RetrievalModel(**config.model_kwargs())
-    trainer = retrieval_trainer(model, config.negatives_per_example)
+    if sessions is None:
+        trainer = retrieval_trainer(model, config.negatives_per_example)
+        total_steps, reduction = config.epochs * config.steps_per_epoch, "sum_over_batch_size"
+    else:
+        trainer = session_retrieval_trainer(model, config.batch_negatives)
+        total_steps, reduction = config.epochs * sessions.steps_per_epoch, "mean_with_sample_weight"
     trainer.compile(
-        optimizer=retrieval_optimizer(config, config.epochs * config.steps_per_epoch),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=retrieval_optimizer(config, total_steps),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction),
     )
     return model, trainer
 
@@ -229,16 +241,16 @@ def train_retrieval(config, data, output_dir, run_name, data_flags=None, verbose
     validation_recall = ValidationRecall(
         model, queries["validation"], data.catalog, baselines["validation"], config.eval_batch_size
     )
-    early_stopping = keras.callbacks.EarlyStopping(
-        monitor=MONITOR, mode="max", patience=config.patience, restore_best_weights=True
-    )
-    history = trainer.fit(
+    result = fit_model(
+        trainer,
         examples.dataset(config.batch_size, seed=config.seed),
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch,
-        callbacks=[validation_recall, early_stopping],
-        shuffle=False,
+        validation=validation_recall,
+        monitor=MONITOR,
+        patience=config.patience,
         verbose=verbose,
+        learning_rate=config.learning_rate,
     )
     model_path = output_dir / f"{run_name}.keras"
     model.save(model_path)
@@ -260,9 +272,9 @@ def train_retrieval(config, data, output_dir, run_name, data_flags=None, verbose
         "run_name": run_name,
         "model_path": str(model_path),
         "backend": keras.backend.backend(),
-        "best_epoch": early_stopping.best_epoch + 1,
-        "epochs_run": len(train_seconds),
-        "history": {name: [float(value) for value in values] for name, values in history.history.items()},
+        "best_epoch": int(np.argmax(result.history[MONITOR])) + 1,
+        "epochs_run": len(result.epoch_seconds),
+        "history": {name: [float(value) for value in values] for name, values in result.history.items()},
         "examples": examples.statistics,
         "queries": {split: split_queries.statistics(data.catalog) for split, split_queries in queries.items()},
         "timings": {
@@ -312,8 +324,8 @@ def train_session_retrieval(config, sessions, validation_cases, item_popularity,
         verbose: `model.fit`'s verbosity (2: one line per epoch, for logs).
 
     Returns:
-        `(model, history)`: the trained `RetrievalModel` and the `keras.callbacks.History` (per epoch `loss`,
-        and `val_hr@10`, `val_mrr@10`, `val_hr@20`, `val_mrr@20` with validation cases).
+        `(model, history)`: the trained `RetrievalModel` and `{name: [value per epoch]}` (`loss`, and `val_hr@10`,
+        `val_mrr@10`, `val_hr@20`, `val_mrr@20` with validation cases).
     """
     from datasets.session_sequences import SessionSequences
 
@@ -326,27 +338,23 @@ def train_session_retrieval(config, sessions, validation_cases, item_popularity,
         popularity_alpha=config.popularity_alpha,
     )
     logger.info("Session training data: %s.", sequences.statistics)
-    model = RetrievalModel(**config.model_kwargs())
-    trainer = session_retrieval_trainer(model, config.batch_negatives)
-    trainer.compile(
-        optimizer=retrieval_optimizer(config, config.epochs * sequences.steps_per_epoch),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
-    )
-    callbacks = []
+    model, trainer = compiled_retrieval_trainer(config, sequences)
+    validation = None
     if validation_cases is not None:
         from app.sessions.benchmark import RetrievalScorer
 
-        callbacks.append(SessionValidation(
+        validation = SessionValidation(
             lambda: RetrievalScorer(model, len(item_popularity) - 1, config.history_length),
             even_sample(validation_cases, config.eval_cases),
             item_popularity,
-        ))
-    history = trainer.fit(
+        )
+    result = fit_model(
+        trainer,
         sequences.dataset(seed=config.seed),
         epochs=config.epochs,
         steps_per_epoch=sequences.steps_per_epoch,
-        callbacks=callbacks,
-        shuffle=False,
+        validation=validation,
         verbose=verbose,
+        learning_rate=config.learning_rate,
     )
-    return model, history
+    return model, result.history

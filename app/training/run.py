@@ -9,31 +9,26 @@ while it trains, the CSV and TensorBoard logs and the best epoch's weights; the 
 import dataclasses
 import json
 import logging
-import math
 import shutil
 import time
 
 import keras
 
-from app.errors import UserError
 from app.evaluation.catalogue_report import catalogue_description, catalogue_metrics
 from app.evaluation.lists import dataset_entry, evaluate_all, sampled_description
 from app.evaluation.plots import plot_comparison, plot_training_curves, read_training_log
 from app.evaluation.report import comparison_table, write_report
 from app.training.distribution import applied, describe, make_distribution
 from app.training.epoch_evaluation import TRAINING_LISTS_PREFIX, VALIDATION_PREFIX, EpochListMetrics
+from app.training.flow import BACKUP_DIR, LOG_FILE, fit_model
 from app.training.progress import CompactProgressBar
 from app.training.ranker import MONITOR, compiled_ranker, export_ranker, training_batches
-from app.training.resuming import EpochBackup, ResumableEarlyStopping, completed_epochs
 from app.training.saved_runs import load_ranker
 
 logger = logging.getLogger("app.training.run")
 
 REPORTED_SPLITS = ("validation", "test")
 REQUEST_FILE = "request.json"
-BACKUP_DIR = "backup"
-LOG_FILE = "training_log.csv"
-BEST_WEIGHTS_FILE = "best.weights.h5"
 
 
 def find_interrupted_run(output_dir, request):
@@ -66,42 +61,6 @@ def start_run_dir(output_dir, run_name, request):
     return resuming
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Wall-clock seconds of every epoch (the first includes compilation)."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-
-
-class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
-    """Keras' `TerminateOnNaN`, remembering where the loss stopped being finite instead of printing it.
-
-    After `fit`, `non_finite` is `None`, or `(epoch, batch, loss)` of the first
-    batch whose loss was NaN or infinite.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.non_finite = None
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)) and self.non_finite is None:
-            self.non_finite = (self._epoch, batch, float(loss))
-            self.model.stop_training = True
-
-
 def train(config, data, run_dir, lists, distribution=None, verbose=1):
     """Fits, scoring the validation lists every epoch as the report does, keeping the best epoch by `val_ndcg@10`.
 
@@ -110,69 +69,28 @@ def train(config, data, run_dir, lists, distribution=None, verbose=1):
     The weights are drawn from the global random state: the command seeds it (`keras.utils.set_random_seed`).
 
     The training-split lists of `lists["train"]` are scored too (`train_lists_*`
-    in the log), for the generalisation gap.
-
-    A run resumed from its backup goes on exactly where it stopped: from the
-    backed-up weights and epoch, at the same place in the training stream, with
-    early stopping's and the checkpoint's best score as they were. A loss that
-    turns NaN or infinite stops the run with a `UserError`; the run's weights
-    (backup and best epoch) are deleted, so no model file is left behind.
+    in the log), for the generalisation gap. The run folder's backup, logs, resuming and non-finite stop are
+    `app.training.flow.fit_model`'s.
 
     Returns:
         The model with its best epoch's weights, and the seconds of each epoch run now.
     """
     with applied(distribution):
-        return _fit(config, data, run_dir, lists, verbose)
-
-
-def _fit(config, data, run_dir, lists, verbose):
-    """`train`'s work, in whatever distribution scope it was called."""
-    model = compiled_ranker(config)
-    log_path = run_dir / LOG_FILE
-    best_weights = run_dir / BEST_WEIGHTS_FILE
-    done = completed_epochs(run_dir / BACKUP_DIR)
-    per_epoch_lists = {VALIDATION_PREFIX: lists["validation"], TRAINING_LISTS_PREFIX: lists["train"]}
-    previous_scores = read_training_log(log_path).get(MONITOR, [])[:done] if log_path.exists() else []
-    timer = EpochTimer()
-    stopper = StopOnNonFiniteLoss()
-    callbacks = [
-        stopper,
-        EpochListMetrics(per_epoch_lists, config.action_weights, config.eval_batch_size),
-        EpochBackup(run_dir / BACKUP_DIR),
-        keras.callbacks.ModelCheckpoint(
-            str(best_weights),
+        model = compiled_ranker(config)
+        per_epoch_lists = {VALIDATION_PREFIX: lists["validation"], TRAINING_LISTS_PREFIX: lists["train"]}
+        result = fit_model(
+            model,
+            training_batches(config, data),
+            epochs=config.epochs,
+            steps_per_epoch=config.steps_per_epoch,
+            validation=EpochListMetrics(per_epoch_lists, config.action_weights, config.eval_batch_size),
             monitor=MONITOR,
-            mode="max",
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=max(previous_scores, default=None),
-        ),
-        ResumableEarlyStopping(previous_scores, monitor=MONITOR, mode="max", patience=config.patience),
-        keras.callbacks.CSVLogger(str(log_path), append=True),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
-        timer,
-        CompactProgressBar(verbose=verbose),
-    ]
-    model.fit(
-        training_batches(config, data).skip(done * config.steps_per_epoch),
-        epochs=config.epochs,
-        initial_epoch=done,
-        steps_per_epoch=config.steps_per_epoch,
-        callbacks=callbacks,
-        shuffle=False,  # the pipeline shuffles, seeded
-        verbose=0,
-    )
-    if stopper.non_finite is not None:
-        epoch, batch, loss = stopper.non_finite
-        best_weights.unlink(missing_ok=True)
-        shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
-        raise UserError(
-            f"The training loss became {loss} at epoch {epoch + 1}, step {batch + 1}; training stopped and no "
-            f"model was saved. Lower --learning_rate (it was {config.learning_rate:g}) or check the data."
+            patience=config.patience,
+            run_dir=run_dir,
+            progress_bar=CompactProgressBar(verbose=verbose),
+            learning_rate=config.learning_rate,
         )
-    if best_weights.exists():
-        model.load_weights(best_weights)
-    return model, timer.seconds
+        return model, result.epoch_seconds
 
 
 def train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds, distribution="none",

@@ -25,11 +25,11 @@ from app.errors import UserError
 from app.evaluation.lists import dataset_entry
 from app.evaluation.report import write_report
 from app.ranker.list_softmax_loss import ListSoftmaxCrossEntropy
-from app.ranker.model import PhoenixRanker
 from app.sessions.baselines import LastItemTransitions
 from app.sessions.benchmark import RetrievalScorer, TwoStageScorer, benchmark_entry, benchmark_table, sessions_of_stores
 from app.sessions.candidates import CANDIDATE_FEATURES, SessionShortlists
-from app.training.ranker import export_ranker
+from app.training.flow import fit_model
+from app.training.ranker import compiled_ranker, export_ranker
 from app.training.retrieval import train_session_retrieval
 from app.training.saved_runs import load_ranker, load_retriever
 from app.training.session_validation import SessionValidation, even_sample
@@ -76,8 +76,8 @@ def training_lists(shortlists, cases, chunk_size=2048, verbose=0):
 
 
 def compiled_session_ranker(config):
-    """A `PhoenixRanker` for `config` (which takes the shortlists' candidate features), compiled with the list
-    softmax."""
+    """A `PhoenixRanker` for `config` (which takes the shortlists' candidate features), compiled by
+    `compiled_ranker` with the list softmax."""
     if config.num_candidate_features != len(CANDIDATE_FEATURES) or (
             config.num_candidates != config.retrieved + config.history_length):
         raise UserError(
@@ -86,12 +86,7 @@ def compiled_session_ranker(config):
             f"num_candidate_features={config.num_candidate_features}, num_candidates={config.num_candidates}, "
             f"retrieved={config.retrieved}, history_length={config.history_length}."
         )
-    ranker = PhoenixRanker(**config.model_kwargs(), dtype=config.precision)
-    ranker.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay),
-        loss=ListSoftmaxCrossEntropy("view"),
-    )
-    return ranker
+    return compiled_ranker(config, with_metrics=False, loss=ListSoftmaxCrossEntropy("view"))
 
 
 def train_sessions(config, retrieval_config, data, output_dir, run_name, data_flags, verbose=1):
@@ -138,10 +133,9 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
     batches = _list_batches(features, labels, mask, config.batch_size, config.seed)
     validation = SessionValidation(lambda: TwoStageScorer(ranker, shortlists, data.catalog, config.action_weights),
                                    sample, popularity)
-    stopping = keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience,
-                                             restore_best_weights=True)
-    history = ranker.fit(batches, epochs=config.epochs, steps_per_epoch=len(labels) // config.batch_size,
-                         callbacks=[validation, stopping], verbose=2)  # each epoch one pass over the lists
+    result = fit_model(ranker, batches, epochs=config.epochs, steps_per_epoch=len(labels) // config.batch_size,
+                       validation=validation, monitor=MONITOR, patience=config.patience, verbose=2,
+                       learning_rate=config.learning_rate)  # each epoch one pass over the lists
     model_path = export_ranker(ranker, config, output_dir / f"{run_name}.keras")
     train_seconds = time.perf_counter() - started
 
@@ -161,7 +155,7 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
         "recipe": {"stage_two_share": STAGE_TWO_SHARE, "stage_one_sessions": len(stage_one_sessions),
                    "stage_two_sessions": len(stage_two_sessions), "stage_two_lists": list_statistics,
                    "validation_sample": len(sample)},
-        "history": {"retrieval": _per_epoch(retrieval_history), "ranker": _per_epoch(history)},
+        "history": {"retrieval": _per_epoch(retrieval_history), "ranker": _per_epoch(result.history)},
         "timings": {"stage_one_seconds": stage_one_seconds, "train_seconds": train_seconds,
                     "total_seconds": time.perf_counter() - started},
         "metrics": metrics,
@@ -173,8 +167,8 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
 
 
 def _per_epoch(history):
-    """A `keras.callbacks.History`'s logs as JSON: `{metric: [value per epoch]}`."""
-    return {key: [float(value) for value in values] for key, values in history.history.items()}
+    """`{metric: [value per epoch]}` as JSON numbers."""
+    return {key: [float(value) for value in values] for key, values in history.items()}
 
 
 def _list_batches(features, labels, mask, batch_size, seed):

@@ -3,10 +3,9 @@
 import keras
 from keras import ops
 
+from layers.masked_logit import MASKED_LOGIT
 from layers.registration import serializable
 from layers.rotary_embedding import RotaryEmbedding
-
-_MASKED_LOGIT = -1e9
 
 
 def check_head_arguments(num_query_heads, num_key_value_heads, key_size, use_rotary=True):
@@ -263,7 +262,7 @@ class GroupedQueryAttention(keras.layers.Layer):
         logits = ops.cast(logits, "float32") * self._multiplier()
         if self.logit_cap is not None:
             logits = self.logit_cap * ops.tanh(logits / self.logit_cap)
-        logits = ops.where(mask, logits, _MASKED_LOGIT)
+        logits = ops.where(mask, logits, MASKED_LOGIT)
         probs = ops.softmax(logits, axis=-1)
         has_key = ops.cast(ops.any(mask, axis=-1, keepdims=True), "float32")
         return ops.cast(probs * has_key, self.compute_dtype)

@@ -3,12 +3,8 @@
 import keras
 from keras import ops
 
+from layers.masked_logit import MASKED_LOGIT
 from layers.registration import serializable
-
-MASKED_LOGIT = -1e9
-"""What a removed logit becomes: `exp(MASKED_LOGIT - max)` is exactly 0 in float32, so the candidate leaves
-the softmax and gets no gradient, while `0 * MASKED_LOGIT` stays finite (unlike `-inf`, which makes a
-cross-entropy `nan`)."""
 
 
 @serializable

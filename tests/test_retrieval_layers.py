@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 
 from layers import LastValidToken, MaskAccidentalHits, SampledSoftmaxLogits
-from layers.mask_accidental_hits import MASKED_LOGIT
+from layers.masked_logit import MASKED_LOGIT
 
 pytestmark = pytest.mark.layers
 

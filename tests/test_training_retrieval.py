@@ -29,7 +29,7 @@ from datasets.retail_rocket.session_files import Sessions, prefix_cases
 from datasets.retrieval_examples import RetrievalExamples
 from datasets.session_sequences import SessionSequences
 from layers import SampledSoftmaxLogits
-from layers.mask_accidental_hits import MASKED_LOGIT
+from layers.masked_logit import MASKED_LOGIT
 
 
 def test_trainer_scores_batches_with_the_models_towers():

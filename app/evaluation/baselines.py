@@ -5,9 +5,6 @@ import numpy as np
 from app.candidates.history import DEFAULT_HALF_LIFE_HOURS, event_weights
 from datasets.actions import DEFAULT_LOSS_WEIGHTS
 
-BASELINE_NAMES = ("random", "popularity", "history_recency")
-
-
 
 def random_scores(candidate_item_id, seed=0):
     """Uniform random scores `[N, C]`, fixed by `seed`."""

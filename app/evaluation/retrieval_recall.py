@@ -4,6 +4,8 @@ import dataclasses
 
 import numpy as np
 
+from app.two_stage.catalogue_ranker import shortlist_with_history
+
 RECALL_KS = (10, 50, 100, 200, 500)
 """The cut-offs of every retrieval report."""
 
@@ -131,15 +133,10 @@ def popularity_top_items(queries, catalog, k):
 
 def history_then_popularity_top_items(queries, catalog, k):
     """int32 `[V, k]`: each visitor's distinct history items, most recent first, then the most popular others."""
-    popular = popularity_order(catalog)[: k + queries.features["history_item_id"].shape[1]]  # [k + S]
-    top = np.zeros((queries.num_visitors, k), dtype=np.int32)  # [V, k]
-    for row, history in enumerate(queries.features["history_item_id"]):
-        recent_first = history[::-1][history[::-1] > 0]  # [n]
-        _, first = np.unique(recent_first, return_index=True)
-        own = recent_first[np.sort(first)][:k]  # [n'] distinct, most recent first
-        others = popular[~np.isin(popular, own)][: k - own.size]  # [k - n']
-        top[row] = np.concatenate([own, others])
-    return top
+    history = queries.features["history_item_id"]  # [V, S]
+    popular = popularity_order(catalog)[: k + history.shape[1]]  # [k + S]: k left after the own items are taken out
+    shortlist = shortlist_with_history(np.broadcast_to(popular, (queries.num_visitors, popular.size)), history)
+    return shortlist[:, :k]
 
 
 def model_top_items(model, queries, catalog, k, batch_size=512):

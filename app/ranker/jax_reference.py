@@ -24,11 +24,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from layers.masked_logit import MASKED_LOGIT
+
 EPSILON = 1e-6
 """RMSNorm epsilon (the `RMSNorm` and `DecoderBlock` default)."""
 MAX_WAVELENGTH = 10_000.0
 """Rotary embedding's longest wavelength (the `GroupedQueryAttention` default)."""
-MASKED_LOGIT = -1e9
 HASH_SEEDS = {"visitor_embedding": 1, "item_embedding": 2, "category_embedding": 3}
 """The `seed=` of each `MultiHashEmbedding` in `app.ranker.model.PhoenixRanker`."""
 ADAM_EPSILON = 1e-7

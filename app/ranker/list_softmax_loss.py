@@ -4,9 +4,8 @@ import keras
 from keras import ops
 
 from datasets.actions import ACTION_NAMES
+from layers.masked_logit import MASKED_LOGIT
 from layers.registration import serializable
-
-_MASKED_LOGIT = -1e9
 
 
 @serializable
@@ -47,7 +46,7 @@ class ListSoftmaxCrossEntropy(keras.losses.Loss):
         logits = ops.cast(y_pred, "float32")[..., self._index]  # [B, C]
         if real is not None:
             labels = labels * real  # [B, C]
-            logits = ops.where(real > 0, logits, _MASKED_LOGIT)  # [B, C]
+            logits = ops.where(real > 0, logits, MASKED_LOGIT)  # [B, C]
         positives = ops.sum(labels, axis=1)  # [B]
         targets = labels / ops.maximum(positives, 1.0)[:, None]  # [B, C]
         per_list = -ops.sum(targets * ops.log_softmax(logits, axis=1), axis=1)  # [B]

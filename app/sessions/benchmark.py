@@ -11,19 +11,11 @@ import time
 
 import numpy as np
 
-from app.sessions.baselines import LastItemTransitions, Popularity, SessionKnn, vsknn
+from app.sessions.baselines import BASELINES
 from app.sessions.candidates import SessionShortlists, case_features
 from app.sessions.metrics import evaluate_scorer
 from app.two_stage.catalogue_ranker import CatalogueRanker
 from datasets.retail_rocket.session_files import Sessions
-
-PEERS = {
-    "popularity": Popularity,
-    "transitions": LastItemTransitions,
-    "sknn": SessionKnn,
-    "vsknn": vsknn,
-}
-"""The peers, written from their papers (`app.sessions.baselines`), by report name."""
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +95,7 @@ def benchmark_entry(ranker, retriever, config, retrieval_history_length, catalog
         verbose: Keras' `verbose` for a progress bar over the cases of each method.
     """
     num_items = int(max(peer_sessions.items.max(), cases.items.max(), cases.target.max(), catalog.item_id.max()))
-    peers = {name: make().fit(peer_sessions, num_items) for name, make in PEERS.items()}
+    peers = {name: make().fit(peer_sessions, num_items) for name, make in BASELINES.items()}
     popularity = peers["popularity"].item_popularity
     retrieval = RetrievalScorer(retriever, num_items, retrieval_history_length)
     shortlists = SessionShortlists(retrieval, catalog, popularity, peers["transitions"].transitions,

@@ -20,7 +20,7 @@ from app.training.saved_runs import load_retriever
 from app.training.session_validation import SessionValidation, even_sample
 from app.training.timed_validation import TimedValidation
 from layers import SampledSoftmaxLogits
-from layers.mask_accidental_hits import MASKED_LOGIT
+from layers.masked_logit import MASKED_LOGIT
 
 logger = logging.getLogger("app.training.retrieval")
 

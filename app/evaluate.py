@@ -5,8 +5,9 @@ lists, and therefore the numbers, are those `app.fit` reported.
 
 - `--protocol catalogue`: each visitor's items of the split ranked among the
   whole training catalogue (`app.evaluation.catalogue_report`), by the two
-  stages with `--retriever`, by the ranker alone with `--exhaustive`, and
-  otherwise the baselines and candidate generators alone.
+  stages with `--retriever` (by default the run's own `<run>.retrieval.keras`
+  when there is one), by the ranker alone with `--exhaustive`, and otherwise
+  the baselines and candidate generators alone.
 - `--protocol sampled`: fixed lists of `eval_list_length` candidates, the
   visitor's items of the split and popularity-sampled negatives.
 - `--protocol both` (the default): the catalogue tables, then the sampled ones.
@@ -80,21 +81,22 @@ def build_parser():
     parser.add_argument(
         "--protocol",
         choices=(*PROTOCOLS, "both"),
-        default="both",
-        help="catalogue: every item of the training catalogue ranked; sampled: fixed lists with "
-        "popularity-sampled negatives; both: the two, as app.fit reports them (default: %(default)s)",
+        default=None,
+        help="visitor data: catalogue (every item of the training catalogue ranked), sampled (fixed lists with "
+        "popularity-sampled negatives) or both, as app.fit reports them (default: both). A session benchmark "
+        "run is scored on the benchmark's own protocol",
     )
     parser.add_argument(
         "--exhaustive", action="store_true",
-        help="catalogue protocol without --retriever: rank every catalogue item with the ranker alone (slow on real "
-        "data); without it the catalogue tables hold the baselines and candidate generators only",
+        help="catalogue protocol: rank every catalogue item with the ranker alone instead of the two stages (slow "
+        "on real data)",
     )
     parser.add_argument(
         "--retriever",
         default=None,
-        help="catalogue protocol: a retrieval .keras file; the ranker then orders its shortlist plus the "
-        "visitor's history items (two stages) instead of the whole catalogue. Session benchmark: the run's "
-        "stage 1 (default: <model>.retrieval.keras beside the ranker)",
+        help="the two stages' stage 1, a retrieval .keras file: the ranker orders its shortlist plus the "
+        "visitor's history items (default: <model>.retrieval.keras beside the ranker when there is one; without "
+        "a retriever or --exhaustive the catalogue tables hold the baselines and candidate generators only)",
     )
     parser.add_argument(
         "--retrieved", type=int, default=None,
@@ -106,13 +108,14 @@ def build_parser():
         "(default: the run config's `eval_max_lists`, as app.fit reported)",
     )
     parser.add_argument(
-        "--peers", default=",".join(GENERATOR_NAMES),
+        "--peers", default=None,
         help="catalogue protocol: the candidate generators reported beside the baselines, comma-separated, or "
-        "'none' (default: %(default)s)",
+        "'none' (default: {','.join(GENERATOR_NAMES)})",
     )
     parser.add_argument(
-        "--co_visitation_window_hours", type=float, default=DEFAULT_WINDOW_HOURS,
-        help="catalogue protocol: most hours between two events of a co-visited pair (default: %(default)s)",
+        "--co_visitation_window_hours", type=float, default=None,
+        help="catalogue protocol: most hours between two events of a co-visited pair (default: "
+        "{DEFAULT_WINDOW_HOURS})",
     )
     parser.add_argument(
         "--test_cases", default=None,
@@ -125,17 +128,45 @@ def build_parser():
     return parser
 
 
+CATALOGUE_FLAGS = ("exhaustive", "retriever", "retrieved", "max_visitors", "peers", "co_visitation_window_hours")
+"""The flags of the catalogue protocol on visitor data."""
+
+
 def requested_peers(args):
-    """The generator names of `--peers`, checked with `--co_visitation_window_hours`."""
-    names = () if args.peers == "none" else tuple(name.strip() for name in args.peers.split(",") if name.strip())
+    """The generator names of `--peers` and the window of `--co_visitation_window_hours`, checked."""
+    if args.peers is None:
+        names = GENERATOR_NAMES
+    else:
+        names = () if args.peers == "none" else tuple(name.strip() for name in args.peers.split(",") if name.strip())
     unknown = [name for name in names if name not in GENERATOR_NAMES]
     if unknown:
         raise UserError(f"--peers: unknown candidate generator(s) {', '.join(unknown)}. Expected a comma-separated "
                         f"list of {', '.join(GENERATOR_NAMES)}, or none.")
-    if not args.co_visitation_window_hours > 0:
-        raise UserError("--co_visitation_window_hours must be positive. Received: "
-                        f"{args.co_visitation_window_hours}")
-    return names
+    window = DEFAULT_WINDOW_HOURS if args.co_visitation_window_hours is None else args.co_visitation_window_hours
+    if not window > 0:
+        raise UserError(f"--co_visitation_window_hours must be positive. Received: {window}")
+    return names, window
+
+
+def given(args, flags):
+    """The `--flag`s of `flags` this command line set."""
+    return [f"--{name}" for name in flags if getattr(args, name) not in (None, False)]
+
+
+def check_flags_apply(args, sessions, dataset):
+    """Refuses, in one line, a flag that does not apply to the run's data or to the protocol asked for."""
+    if sessions:
+        refused = given(args, ("protocol", "exhaustive", "retrieved", "max_visitors", "peers",
+                               "co_visitation_window_hours"))
+        if refused:
+            raise UserError(f"{', '.join(refused)}: a session benchmark run is scored on the benchmark's protocol "
+                            "(every item ranked for each case by its two stages and the peers); leave them out.")
+    elif args.test_cases:
+        raise UserError(f"--test_cases applies to a session benchmark run (python -m app.fit --config sessions); "
+                        f"{args.model} was trained on {dataset}.")
+    elif args.protocol == "sampled" and given(args, CATALOGUE_FLAGS):
+        raise UserError(f"{', '.join(given(args, CATALOGUE_FLAGS))} apply to the catalogue protocol: the sampled "
+                        "lists are fixed. Use --protocol catalogue or both.")
 
 
 def check_same_data(retriever_path, data):
@@ -183,9 +214,7 @@ def retrieval_history_length(report):
 
 def session_benchmark(args, report, config, ranker, flags):
     """The session benchmark's figures (`app.sessions.benchmark`) for `--test_cases` and/or the validation split."""
-    if args.exhaustive:
-        raise UserError("--exhaustive applies to visitor data: the session benchmark ranks every item already.")
-    retriever_path = Path(args.retriever) if args.retriever else Path(args.model).with_suffix(".retrieval.keras")
+    retriever_path = default_retriever(args) or Path(args.model).with_suffix(".retrieval.keras")  # it must exist
     retriever = load_retriever(retriever_path)
     cases = {}
     if args.test_cases:
@@ -222,16 +251,21 @@ def session_benchmark(args, report, config, ranker, flags):
 
 
 def check_request(args):
-    """Refuses flags that contradict each other, in one line."""
+    """Refuses flags that contradict each other, in one line, before anything is loaded."""
     if (args.retrieved is not None and args.retrieved < 1) or (args.max_visitors or 0) < 0:
         raise UserError(f"--retrieved must be >= 1 and --max_visitors >= 0. Received: --retrieved {args.retrieved} "
                         f"--max_visitors {args.max_visitors}")
     if args.retriever and args.exhaustive:
         raise UserError("--retriever (two stages) and --exhaustive (the ranker alone over every item) are two models "
                         "for the catalogue tables: pass one.")
-    if args.protocol == "sampled" and (args.retriever or args.exhaustive):
-        raise UserError("--retriever and --exhaustive apply to the catalogue protocol and --retriever to the session "
-                        "benchmark (the sampled lists are fixed).")
+
+
+def default_retriever(args):
+    """`--retriever`, or the run's own `<model>.retrieval.keras` when there is one and `--exhaustive` is not asked."""
+    if args.retriever:
+        return Path(args.retriever)
+    beside = Path(args.model).with_suffix(".retrieval.keras")
+    return beside if beside.is_file() and not args.exhaustive else None
 
 
 @exits_cleanly_on_user_error
@@ -239,28 +273,30 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging()
     check_request(args)
-    peers = requested_peers(args)
+    peers, window_hours = requested_peers(args)
     report = load_run_report(args.model)
+    flags = merged_data_flags(args, report)
+    sessions = flags["dataset"] == SESSIONS_DATASET
+    check_flags_apply(args, sessions, flags["dataset"])
     config = run_config(report)
     retrieved = config.retrieved if args.retrieved is None else args.retrieved
     max_visitors = config.eval_max_lists if args.max_visitors is None else args.max_visitors
     model = load_ranker(args.model)
-    flags = merged_data_flags(args, report)
-    if args.test_cases or flags["dataset"] == SESSIONS_DATASET:
+    if sessions:
         return session_benchmark(args, report, config, model, flags)
-    retriever = load_retriever(args.retriever) if args.retriever else None
+    protocols = PROTOCOLS if args.protocol in (None, "both") else (args.protocol,)
+    retriever_path = default_retriever(args) if "catalogue" in protocols else None
+    retriever = load_retriever(retriever_path) if retriever_path else None
     data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
     splits = ("validation", "test") if args.split == "both" else (args.split,)
-    protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
     metrics, described = {}, {}
     if "catalogue" in protocols:
-        if args.retriever:
-            check_same_data(args.retriever, data)
+        if retriever_path:
+            check_same_data(retriever_path, data)
         metrics["catalogue"] = catalogue_metrics(model, config, data, splits, retriever, retrieved, args.exhaustive,
-                                                 max_visitors, peers, args.co_visitation_window_hours,
-                                                 training_verbosity())
+                                                 max_visitors, peers, window_hours, training_verbosity())
         described["catalogue"] = catalogue_description(data.catalog.num_items, retriever, retrieved, args.exhaustive,
-                                                       max_visitors, args.co_visitation_window_hours)
+                                                       max_visitors, window_hours)
     if "sampled" in protocols:
         metrics["sampled"] = evaluate_all(model, config, data, evaluation_lists_for(config, data, splits),
                                           training_verbosity())
@@ -283,7 +319,7 @@ def main(argv=None):
                 "dataset": dataset_entry(data),
                 "data_flags": flags,
                 "model_path": str(args.model),
-                "retriever_path": args.retriever,
+                "retriever_path": str(retriever_path) if retriever_path else None,
                 "metrics": metrics,
             },
         )

@@ -62,10 +62,15 @@ def test_app_evaluate_reproduces_mains_figures_on_files_main_saved(tmp_path, syn
     sampled = evaluate(models, synthetic_data_dir, tmp_path / "sampled.json", "sampled", "--split", "both")
     assert_same_figures(sampled, "sampled.json", ["validation", "test"])
 
-    # One split of the catalogue protocol (three minutes for both here; the code path is the same). Its ROC-AUCs,
-    # `None` by construction over a whole catalogue, are no longer reported.
+    # One split of the catalogue protocol (the code path is the same for both). Its ROC-AUCs, `None` by
+    # construction over a whole catalogue, are no longer reported. The retriever is found beside the ranker as
+    # `<run>.retrieval.keras` (with its report), where `--retriever` named it then.
+    for suffix in (".keras", ".json"):
+        shutil.copy(models / f"retriever{suffix}", models / f"ranker.retrieval{suffix}")
     catalogue = evaluate(models, synthetic_data_dir, tmp_path / "catalogue.json", "catalogue", "--split",
-                         "validation", "--retriever", models / "retriever.keras", "--max_visitors", "200")
+                         "validation", "--max_visitors", "200")
+    assert json.loads((tmp_path / "catalogue.json").read_text())["retriever_path"] == str(
+        models / "ranker.retrieval.keras")
     assert_same_figures(catalogue, "catalogue.json", ["validation"], peers_added=GENERATOR_NAMES,
                         keys_dropped=("auc_transaction", "auc_addtocart", "auc_view"))
 

@@ -142,15 +142,26 @@ def test_evaluate_refuses_another_kind_of_model_before_loading_data(tmp_path, ca
     (["--peers", "co_visitation,nearest"], "--peers: unknown candidate generator(s) nearest. Expected"),
     (["--co_visitation_window_hours", "0"], "--co_visitation_window_hours must be positive. Received: 0.0"),
     (["--exhaustive", "--retriever", "r.keras"], "two models for the catalogue tables: pass one"),
-    (["--protocol", "sampled", "--exhaustive"], "apply to the catalogue protocol"),
+    (["--protocol", "sampled", "--exhaustive"], "--exhaustive apply to the catalogue protocol: the sampled lists"),
+    (["--protocol", "sampled", "--peers", "none", "--max_visitors", "9"], "--max_visitors, --peers apply to the"),
+    (["--test_cases", "cases.csv"], "--test_cases applies to a session benchmark run"),
 ])
-def test_evaluate_refuses_unknown_peers_a_window_that_is_not_positive_and_two_models(tmp_path, capsys, flags, message):
+def test_evaluate_refuses_unknown_peers_a_window_that_is_not_positive_and_flags_that_do_not_apply(tmp_path, capsys, flags, message):
     from app import evaluate
 
     data_dir = tmp_path / "tfds"
     argv = [tmp_path / "ranker.keras", "--protocol", "catalogue", "--data_dir", data_dir, *flags]
     assert message in one_line_exit(evaluate.main, argv, capsys)
     assert not data_dir.exists()
+
+
+def test_evaluate_refuses_visitor_flags_on_a_session_benchmark_run(tmp_path, capsys):
+    from app import evaluate
+
+    (tmp_path / "ranker.json").write_text(json.dumps({"data_flags": {"dataset": "retail_rocket/sessions"}}))
+    argv = [tmp_path / "ranker.keras", "--protocol", "catalogue", "--peers", "none", "--data_dir", tmp_path / "tfds"]
+    line = one_line_exit(evaluate.main, argv, capsys)
+    assert line.startswith("error: --protocol, --peers: a session benchmark run is scored on the benchmark's protocol")
 
 
 # Case 5: the same command and seed give the same numbers whether the data was built now or earlier.

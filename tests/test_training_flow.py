@@ -50,7 +50,9 @@ def test_the_best_epoch_is_kept_and_patience_stops_the_run(tmp_path, in_a_run_fo
         run_dir.mkdir()
     result = fit_model(model, batches(), epochs=len(SCORES), steps_per_epoch=3, validation=validation,
                        monitor="val_score", patience=2, run_dir=run_dir, verbose=0)
-    assert result.history["val_score"] == SCORES[:4] and len(result.epoch_seconds) == 4  # stopped after epoch 4
+    assert result.history["val_score"] == SCORES[:4]  # stopped after epoch 4
+    assert len(result.epoch_seconds) == len(result.train_seconds) == 4
+    assert all(0 < train <= epoch for train, epoch in zip(result.train_seconds, result.epoch_seconds))
     assert result.history["loss"][3] < result.history["loss"][0]
     assert_same_weights(model, validation.weights[1])  # epoch 2's, not the last epoch's
     if run_dir:

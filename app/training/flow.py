@@ -22,17 +22,29 @@ BEST_WEIGHTS_FILE = "best.weights.h5"
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Wall-clock seconds of every epoch, its validation included (the first includes compilation)."""
+    """Wall-clock seconds of every epoch: `train_seconds` its batches (the first includes compilation), `seconds`
+    all of it, validation, checkpoints and backups included. Put it first among the callbacks."""
 
     def __init__(self):
         super().__init__()
+        self.train_seconds = []
         self.seconds = []
+        self._start = None
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._close_epoch()
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
+        self.train_seconds.append(time.perf_counter() - self._start)  # before every other callback's epoch end
+
+    def on_train_end(self, logs=None):
+        self._close_epoch()
+
+    def _close_epoch(self):
+        """Ends the epoch begun last, once every callback has finished with it."""
+        if self._start is not None and len(self.seconds) < len(self.train_seconds):
+            self.seconds.append(time.perf_counter() - self._start)
 
 
 class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
@@ -64,10 +76,12 @@ class FitResult:
     Args:
         history: `{name: [value per epoch]}` of the epochs run in this call.
         epoch_seconds: wall-clock seconds of each of those epochs, validation included.
+        train_seconds: the seconds of each epoch's training batches alone.
     """
 
     history: dict
     epoch_seconds: list
+    train_seconds: list
 
 
 def fit_model(model, batches, epochs, steps_per_epoch, validation=None, monitor=None, patience=0, run_dir=None,
@@ -102,13 +116,12 @@ def fit_model(model, batches, epochs, steps_per_epoch, validation=None, monitor=
     stopper = StopOnNonFiniteLoss()
     timer = EpochTimer()
     done = completed_epochs(run_dir / BACKUP_DIR) if run_dir is not None else 0
-    chosen = [stopper, *([validation] if validation is not None else []), *callbacks]
+    chosen = [timer, stopper, *([validation] if validation is not None else []), *callbacks]
     if run_dir is not None:
         chosen += _run_folder_callbacks(run_dir, done, monitor, patience)
     elif monitor is not None:
         chosen.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
                                                     restore_best_weights=True))
-    chosen.append(timer)
     if progress_bar is not None:
         chosen.append(progress_bar)
     history = model.fit(
@@ -131,7 +144,8 @@ def fit_model(model, batches, epochs, steps_per_epoch, validation=None, monitor=
                         f"and no model was saved. {advice} or check the data.")
     if best_weights is not None and best_weights.exists():
         model.load_weights(best_weights)
-    return FitResult({name: list(values) for name, values in history.history.items()}, timer.seconds)
+    return FitResult({name: list(values) for name, values in history.history.items()}, timer.seconds,
+                     timer.train_seconds)
 
 
 def _run_folder_callbacks(run_dir, done, monitor, patience):

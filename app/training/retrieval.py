@@ -158,7 +158,7 @@ def session_retrieval_trainer(model, negatives):
 
 
 class ValidationRecall(TimedValidation):
-    """Adds the exact full-catalogue `val_recall@K` of `model` to every epoch's logs, and times epochs.
+    """Adds the exact full-catalogue `val_recall@K` of `model` to every epoch's logs, and times itself.
 
     The numbers come from `app.evaluation.retrieval_recall.model_recall`, the function
     the final report uses. Put it before callbacks that read `val_recall@K`.
@@ -263,7 +263,7 @@ def train_retrieval(config, data, output_dir, run_name, data_flags=None, verbose
         for split, split_queries in queries.items()
     }
     evaluation_seconds = time.perf_counter() - evaluation_started
-    train_seconds = validation_recall.train_seconds
+    train_seconds = result.train_seconds
     steady = train_seconds[1:] or train_seconds
     report = {
         "config": dataclasses.asdict(config),
@@ -280,8 +280,8 @@ def train_retrieval(config, data, output_dir, run_name, data_flags=None, verbose
         "timings": {
             "preparation_seconds": preparation_seconds,
             "epoch_train_seconds": train_seconds,
-            "epoch_validation_seconds": validation_recall.evaluation_seconds,
-            "fit_seconds": sum(train_seconds) + sum(validation_recall.evaluation_seconds),
+            "epoch_validation_seconds": validation_recall.validation_seconds,
+            "fit_seconds": sum(result.epoch_seconds),
             "examples_per_s": config.batch_size * config.steps_per_epoch * len(steady) / sum(steady),
             "evaluation_seconds": evaluation_seconds,
             "total_seconds": time.perf_counter() - started,

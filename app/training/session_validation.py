@@ -24,7 +24,7 @@ def even_sample(cases, count):
 
 
 class SessionValidation(TimedValidation):
-    """Adds the session benchmark's `val_hr@K` / `val_mrr@K` to every epoch's logs, and times epochs.
+    """Adds the session benchmark's `val_hr@K` / `val_mrr@K` to every epoch's logs, and times itself.
 
     The cases are ranked by a fresh `make_scorer()` over the model being
     trained and scored by `app.sessions.metrics.evaluate_scorer` (all items

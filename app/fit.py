@@ -92,8 +92,18 @@ def build_parser():
     return parser
 
 
+SESSIONS_UNUSED_FIELDS = ("steps_per_epoch", "eval_list_length", "eval_max_lists", "eval_batch_size",
+                          "target_window_events", "popularity_alpha", "same_category_negatives")
+"""Ranker fields of the visitor pipeline that the session benchmark's stage 2 does not read: an epoch is one pass
+over its shortlists, and it is scored on every validation case."""
+
+
 def check_sessions_request(args):
     """A sessions config trains both stages on the session benchmark: refuse what contradicts that."""
+    unused = [f"--{name}" for name in SESSIONS_UNUSED_FIELDS if getattr(args, name) is not None]
+    if unused:
+        raise UserError(f"{', '.join(unused)}: --config {args.config} does not use them (an epoch of its ranker is "
+                        "one pass over its training shortlists, and every validation case is scored); leave them out.")
     if args.model != "ranker":
         raise UserError(
             f"--config {args.config} trains both stages (the retrieval model and the ranker): leave --model out."

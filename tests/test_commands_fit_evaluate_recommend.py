@@ -175,6 +175,7 @@ def test_a_killed_run_resumes_from_its_backup(tmp_path, synthetic_data_dir):
     (["--config", "smoke", "--no_such_field", "1"], "no_such_field"),
     (["--model", "retrieval", "--config", "smoke", "--exhaustive"], "--exhaustive applies to --model ranker"),
     (["--config", "sessions_smoke", "--exhaustive"], "--exhaustive applies to a ranker trained alone"),
+    (["--config", "sessions_smoke", "--steps_per_epoch", "5"], "--steps_per_epoch: --config sessions_smoke does not"),
 ])
 def test_fit_refuses_unknown_configs_fields_and_flags_that_do_not_apply(argv, message, capsys):
     from app import fit

@@ -24,10 +24,7 @@ import app.cli.environment  # noqa: F401  (first: the backend and a quiet Tensor
 import argparse
 import dataclasses
 import logging
-import time
 from pathlib import Path
-
-import numpy as np
 
 from app.candidates.co_visitation import DEFAULT_WINDOW_HOURS
 from app.candidates.peers import GENERATOR_NAMES
@@ -110,12 +107,12 @@ def build_parser():
     parser.add_argument(
         "--peers", default=None,
         help="catalogue protocol: the candidate generators reported beside the baselines, comma-separated, or "
-        "'none' (default: {','.join(GENERATOR_NAMES)})",
+        f"'none' (default: {','.join(GENERATOR_NAMES)})",
     )
     parser.add_argument(
         "--co_visitation_window_hours", type=float, default=None,
         help="catalogue protocol: most hours between two events of a co-visited pair (default: "
-        "{DEFAULT_WINDOW_HOURS})",
+        f"{DEFAULT_WINDOW_HOURS})",
     )
     parser.add_argument(
         "--test_cases", default=None,
@@ -155,9 +152,8 @@ def given(args, flags):
 
 def check_flags_apply(args, sessions, dataset):
     """Refuses, in one line, a flag that does not apply to the run's data or to the protocol asked for."""
-    if sessions:
-        refused = given(args, ("protocol", "exhaustive", "retrieved", "max_visitors", "peers",
-                               "co_visitation_window_hours"))
+    if sessions:  # its stage 1 is the one visitor-data flag it takes: --retriever
+        refused = given(args, ("protocol", *(name for name in CATALOGUE_FLAGS if name != "retriever")))
         if refused:
             raise UserError(f"{', '.join(refused)}: a session benchmark run is scored on the benchmark's protocol "
                             "(every item ranked for each case by its two stages and the peers); leave them out.")
@@ -214,7 +210,7 @@ def retrieval_history_length(report):
 
 def session_benchmark(args, report, config, ranker, flags):
     """The session benchmark's figures (`app.sessions.benchmark`) for `--test_cases` and/or the validation split."""
-    retriever_path = default_retriever(args) or Path(args.model).with_suffix(".retrieval.keras")  # it must exist
+    retriever_path = Path(args.retriever) if args.retriever else run_retriever(args.model)  # it must exist
     retriever = load_retriever(retriever_path)
     cases = {}
     if args.test_cases:
@@ -260,11 +256,16 @@ def check_request(args):
                         "for the catalogue tables: pass one.")
 
 
+def run_retriever(model_path):
+    """The run's own stage 1: `<run>.retrieval.keras` beside `<run>.keras`."""
+    return Path(model_path).with_suffix(".retrieval.keras")
+
+
 def default_retriever(args):
-    """`--retriever`, or the run's own `<model>.retrieval.keras` when there is one and `--exhaustive` is not asked."""
+    """`--retriever`, or the run's own retriever when there is one and `--exhaustive` is not asked."""
     if args.retriever:
         return Path(args.retriever)
-    beside = Path(args.model).with_suffix(".retrieval.keras")
+    beside = run_retriever(args.model)
     return beside if beside.is_file() and not args.exhaustive else None
 
 

@@ -35,8 +35,8 @@ import numpy as np
 
 from app.cli.shared import exits_cleanly_on_user_error
 from app.cli.shared import setup_logging
-from app.config.ranker import CONFIGS, named_config
-from app.config.retrieval import RETRIEVAL_CONFIGS
+from app.config.presets import PRESETS
+from app.config.presets import named_preset
 from app.errors import UserError
 from app.ranker import jax_reference
 from app.ranker.model import PhoenixRanker
@@ -342,13 +342,6 @@ def bench_prepare(dataset):
         raise UserError(str(error)) from None
 
 
-def bench_catalogue(config, config_name, repeats):
-    """Catalogue ranking for one visitor (`app.two_stage.timing.catalogue_timings`), with the retrieval config of
-    the same name (its default where there is none)."""
-    retrieval_config = RETRIEVAL_CONFIGS.get(config_name, RETRIEVAL_CONFIGS["default"])
-    return catalogue_timings(config, retrieval_config, repeats=repeats)
-
-
 def _cpu_model():
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -449,7 +442,7 @@ def build_parser():
     )
     add = parser.add_argument
     add("--config", default="default",
-        help=f"named configuration giving the model and the shapes B, S, C: {', '.join(CONFIGS)} "
+        help=f"named configuration giving the model and the shapes B, S, C: {', '.join(PRESETS)} "
         "(default: %(default)s)")
     add("--only", action="append", metavar="SECTION",
         help=f"sections to run, repeatable or comma-separated: {', '.join(SECTIONS)} "
@@ -503,7 +496,8 @@ def run(args):
                  "inference_candidates", "pipeline_batches", "catalogue_repeats"):
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag} must be at least 1. Received: {getattr(args, flag)}")
-    config = named_config(args.config)
+    preset = named_preset(args.config)
+    config = preset.ranker
     overrides = {
         "batch_size": args.batch_size,
         "precision": args.precision,
@@ -532,7 +526,8 @@ def run(args):
     if "prepare" in sections:
         results["prepare"] = bench_prepare(args.prepare_dataset)
     if "catalogue" in sections:
-        results["catalogue"] = bench_catalogue(config, args.config, args.catalogue_repeats)
+        # Catalogue ranking for one visitor by the preset's two stages.
+        results["catalogue"] = catalogue_timings(config, preset.retrieval, repeats=args.catalogue_repeats)
     results["tensorflow_imported"] = sys.modules.get("tensorflow") is not None
     results["load_average_1m_end"] = os.getloadavg()[0]
     return results

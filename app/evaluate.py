@@ -22,7 +22,6 @@ and the peers.
 import app.cli.environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
 
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -39,11 +38,12 @@ from app.cli.shared import training_verbosity
 from app.errors import UserError
 from app.evaluation.catalogue_report import catalogue_description
 from app.evaluation.catalogue_report import catalogue_metrics
-from app.evaluation.lists import dataset_entry
+from app.evaluation.report import dataset_entry
 from app.evaluation.lists import evaluate_all
 from app.evaluation.lists import evaluation_lists_for
 from app.evaluation.lists import sampled_description
 from app.evaluation.report import comparison_table
+from app.evaluation.report import run_report
 from app.evaluation.report import write_report
 from app.sessions.benchmark import benchmark_entry
 from app.sessions.benchmark import benchmark_table
@@ -232,17 +232,14 @@ def session_benchmark(args, report, config, ranker, flags):
                                         sessions_of_stores(*peer_stores), split_cases, training_verbosity())
         print(benchmark_table(metrics[name], f"{Path(args.model).stem}: {name}"), end="\n\n")
     if args.json:
-        write_report(Path(args.json), {
-            "protocol": "sessions",
-            "protocol_description": "every item ranked for each case; ties by training popularity, then item id",
-            "config": dataclasses.asdict(config),
-            "dataset": dataset_entry(data),
-            "data_flags": flags,
-            "model_path": str(args.model),
-            "retriever_path": str(retriever_path),
-            "test_cases_path": args.test_cases,
-            "metrics": metrics,
-        })
+        write_report(Path(args.json), run_report(
+            config, data, flags, args.model,
+            retriever_path=str(retriever_path),
+            test_cases_path=args.test_cases,
+            protocol="sessions",
+            protocol_description="every item ranked for each case; ties by training popularity, then item id",
+            metrics=metrics,
+        ))
         print(f"Wrote {args.json}")
 
 
@@ -312,18 +309,12 @@ def main(argv=None):
                 print(f"{split}, {protocol}: {'reproduces' if same else 'DIFFERS FROM'} the metrics in the run's "
                       "report.")
     if args.json:
-        write_report(
-            Path(args.json),
-            {
-                "protocols": described,
-                "config": dataclasses.asdict(config),
-                "dataset": dataset_entry(data),
-                "data_flags": flags,
-                "model_path": str(args.model),
-                "retriever_path": str(retriever_path) if retriever_path else None,
-                "metrics": metrics,
-            },
-        )
+        write_report(Path(args.json), run_report(
+            config, data, flags, args.model,
+            retriever_path=str(retriever_path) if retriever_path else None,
+            protocols=described,
+            metrics=metrics,
+        ))
         print(f"Wrote {args.json}")
 
 

@@ -8,13 +8,17 @@ and keeps TensorBoard logs, the CSV log and the resumable backup in
 `<output_dir>/<run>/`. Run the same command again after an interruption and it
 resumes from the last finished epoch.
 
-The retrieval model (`--model retrieval`, `app.config.retrieval` names its
-configs) writes `<output_dir>/<run>.keras` and `<run>.json` with recall@K over
-the whole catalogue beside popularity and history-then-popularity.
+The retrieval model (`--model retrieval`) writes `<output_dir>/<run>.keras` and
+`<run>.json` with recall@K over the whole catalogue beside popularity and
+history-then-popularity.
 
-`--config sessions` trains both stages on the public session benchmark
-(`retail_rocket/sessions`, `app.training.sessions`): `<run>.keras` (the ranker),
-`<run>.retrieval.keras` and `<run>.json` with every method's validation figures.
+`--config NAME` names a preset of `app.config.presets`, which pairs both
+models' settings; `--F` sets the ranker's field F, `--retrieval_F` the
+retrieval model's. A flag for a model that is not trained, or for a field its
+trainer does not read, is refused. `--config sessions` trains both stages on
+the public session benchmark (`retail_rocket/sessions`, `app.training.sessions`):
+`<run>.keras` (the ranker), `<run>.retrieval.keras` and `<run>.json` with every
+method's validation figures.
 """
 
 import app.cli.environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
@@ -35,10 +39,10 @@ from app.cli.shared import add_data_flags
 from app.cli.shared import exits_cleanly_on_user_error
 from app.cli.shared import setup_logging
 from app.cli.shared import training_verbosity
-from app.config.ranker import CONFIGS
-from app.config.ranker import add_config_flags
-from app.config.ranker import config_from_args
-from app.config.retrieval import RETRIEVAL_CONFIGS
+from app.config.flags import STAGES
+from app.config.flags import add_config_flags
+from app.config.flags import preset_from_args
+from app.config.flags import refuse_flags
 from app.errors import UserError
 from app.evaluation.lists import evaluation_lists_for
 from app.training.distribution import add_distribution_flag
@@ -51,13 +55,6 @@ from app.training.run import train_and_report
 
 logger = logging.getLogger("app.fit")
 
-MODEL_CONFIGS = {"ranker": CONFIGS, "retrieval": RETRIEVAL_CONFIGS}
-"""The named configs of each model `--model` chooses."""
-
-SESSIONS_CONFIGS = ("sessions", "sessions_smoke")
-"""The configs that train both stages on the public session benchmark (`app.training.sessions`)."""
-
-
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m app.fit",
@@ -66,12 +63,12 @@ def build_parser():
     )
     parser.add_argument(
         "--model",
-        choices=tuple(MODEL_CONFIGS),
+        choices=STAGES,
         default="ranker",
         help="ranker: the candidate-isolated transformer; retrieval: the two-tower retrieval model "
         "(default: %(default)s)",
     )
-    add_config_flags(parser, MODEL_CONFIGS)
+    add_config_flags(parser)
     add_data_flags(parser)
     add_distribution_flag(parser)
     parser.add_argument(
@@ -92,18 +89,14 @@ def build_parser():
     return parser
 
 
-SESSIONS_UNUSED_FIELDS = ("steps_per_epoch", "eval_list_length", "eval_max_lists", "eval_batch_size",
-                          "target_window_events", "popularity_alpha", "same_category_negatives")
-"""Ranker fields of the visitor pipeline that the session benchmark's stage 2 does not read: an epoch is one pass
-over its shortlists, and it is scored on every validation case."""
-
-
-def check_sessions_request(args):
-    """A sessions config trains both stages on the session benchmark: refuse what contradicts that."""
-    unused = [f"--{name}" for name in SESSIONS_UNUSED_FIELDS if getattr(args, name) is not None]
-    if unused:
-        raise UserError(f"{', '.join(unused)}: --config {args.config} does not use them (an epoch of its ranker is "
-                        "one pass over its training shortlists, and every validation case is scored); leave them out.")
+def check_sessions_request(args, preset):
+    """A sessions preset trains both stages on the session benchmark: refuse what contradicts that."""
+    refuse_flags(args, "ranker", type(preset.ranker).UNUSED_ON_SESSIONS,
+                 f"--config {args.config}'s ranker does not read them (an epoch is one pass over its training "
+                 "shortlists, and every validation case is scored)")
+    refuse_flags(args, "retrieval", type(preset.retrieval).UNUSED_ON_SESSIONS,
+                 f"--config {args.config}'s retrieval model does not read them (an epoch is one pass over every "
+                 "position of every session, and the last epoch is kept)")
     if args.model != "ranker":
         raise UserError(
             f"--config {args.config} trains both stages (the retrieval model and the ranker): leave --model out."
@@ -115,6 +108,18 @@ def check_sessions_request(args):
     if args.exhaustive:
         raise UserError(f"--exhaustive applies to a ranker trained alone; --config {args.config} reports the session "
                         "benchmark, which ranks every item already.")
+
+
+def check_one_stage_request(args, preset):
+    """`--model M` on visitor data trains M alone: refuse the other stage's flags and the fields M does not read."""
+    other = next(stage for stage in STAGES if stage != args.model)
+    refuse_flags(args, other, [field.name for field in dataclasses.fields(preset.stage(other))],
+                 f"--model {args.model} trains the {args.model} model alone")
+    config = preset.stage(args.model)
+    refuse_flags(args, args.model, type(config).UNUSED_ON_VISITORS,
+                 f"the {args.model} model reads them on the session benchmark only (--config sessions)")
+    if args.model == "retrieval" and args.exhaustive:
+        raise UserError("--exhaustive applies to --model ranker: the retrieval report ranks every item already.")
 
 
 def seed_after_data(seed):
@@ -131,23 +136,25 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging()
     verbose = training_verbosity()
-    config = config_from_args(args, MODEL_CONFIGS[args.model])
-    output_dir = Path(args.output_dir)
-    if args.config in SESSIONS_CONFIGS:
-        check_sessions_request(args)
+    preset = preset_from_args(args)
+    sessions = preset.data_kind == "sessions"
+    if sessions:
+        check_sessions_request(args, preset)
         args.dataset = SESSIONS_DATASET
-    elif args.model == "retrieval" and args.exhaustive:
-        raise UserError("--exhaustive applies to --model ranker: the retrieval report ranks every item already.")
+    else:
+        check_one_stage_request(args, preset)
+    config = preset.stage(args.model)
+    output_dir = Path(args.output_dir)
     flags = resolved_data_flags(args)
 
     started = time.perf_counter()
     data = load_data(**flags)
-    if args.config in SESSIONS_CONFIGS:
+    if sessions:
         from app.training.sessions import train_sessions
 
         run_name = args.run_name or f"{args.config}-{datetime.now():%Y%m%d-%H%M%S}"
         seed_after_data(config.seed)
-        train_sessions(config, RETRIEVAL_CONFIGS[args.config], data, output_dir, run_name, flags, verbose)
+        train_sessions(preset.ranker, preset.retrieval, data, output_dir, run_name, flags, verbose)
         return
     if args.model == "retrieval":
         run_name = args.run_name or f"{args.config}-retrieval-{datetime.now():%Y%m%d-%H%M%S}"

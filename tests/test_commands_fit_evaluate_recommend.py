@@ -175,7 +175,16 @@ def test_a_killed_run_resumes_from_its_backup(tmp_path, synthetic_data_dir):
     (["--config", "smoke", "--no_such_field", "1"], "no_such_field"),
     (["--model", "retrieval", "--config", "smoke", "--exhaustive"], "--exhaustive applies to --model ranker"),
     (["--config", "sessions_smoke", "--exhaustive"], "--exhaustive applies to a ranker trained alone"),
-    (["--config", "sessions_smoke", "--steps_per_epoch", "5"], "--steps_per_epoch: --config sessions_smoke does not"),
+    (["--config", "sessions_smoke", "--steps_per_epoch", "5"],
+     "--steps_per_epoch: --config sessions_smoke's ranker does not read them"),
+    (["--config", "sessions_smoke", "--retrieval_batch_size", "8"],
+     "--retrieval_batch_size: --config sessions_smoke's retrieval model does not read them"),
+    (["--config", "smoke", "--retrieval_emb_size", "8"],
+     "--retrieval_emb_size: --model ranker trains the ranker model alone; leave it out."),
+    (["--model", "retrieval", "--config", "smoke", "--emb_size", "8", "--seed", "1"],
+     "--emb_size, --seed: --model retrieval trains the retrieval model alone; leave them out."),
+    (["--model", "retrieval", "--config", "smoke", "--retrieval_batch_tokens", "8"],
+     "--retrieval_batch_tokens: the retrieval model reads them on the session benchmark only"),
 ])
 def test_fit_refuses_unknown_configs_fields_and_flags_that_do_not_apply(argv, message, capsys):
     from app import fit

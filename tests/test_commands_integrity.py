@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from app.config.ranker import CONFIGS
+from app.config.presets import PRESETS
 from app.errors import UserError
 from app.ranker.model import PhoenixRanker
 from app.training.saved_runs import load_ranker
@@ -56,7 +56,7 @@ def test_a_changed_file_makes_the_build_stale(tmp_path, manual_copy):
         prepare_builder(**arguments, if_stale="error")
 
     # `app.evaluate` stops on the stale build, naming the file and the flag.
-    config = CONFIGS["smoke"]
+    config = PRESETS["smoke"].ranker
     model_path = tmp_path / "ranker.keras"
     PhoenixRanker(**config.model_kwargs()).save(model_path)
     flags = {"dataset": "retail_rocket/full", "data_dir": str(data_dir), "manual_dir": str(manual_copy),
@@ -113,7 +113,7 @@ def test_model_files_that_are_not_rankers_get_distinct_one_line_errors(tmp_path)
         load_ranker(random_bytes)
 
     ranker = tmp_path / "ranker.keras"
-    PhoenixRanker(**CONFIGS["smoke"].model_kwargs()).save(ranker)
+    PhoenixRanker(**PRESETS["smoke"].ranker.model_kwargs()).save(ranker)
     truncated = tmp_path / "truncated.keras"
     truncated.write_bytes(ranker.read_bytes()[: ranker.stat().st_size // 2])
     with pytest.raises(UserError, match="is truncated or corrupt"):

@@ -1,46 +1,43 @@
-"""Named configs: the seed's values, JSON round trips, command-line overrides and clear refusals."""
+"""The ranker's config: the seed's values, JSON round trips, command-line overrides and clear refusals."""
 
 import argparse
 import dataclasses
 
 import pytest
 
-from app.config.ranker import CONFIGS
+from app.config.flags import add_config_flags
+from app.config.flags import preset_from_args
+from app.config.presets import PRESETS
 from app.config.ranker import TrainConfig
-from app.config.ranker import add_config_flags
-from app.config.ranker import config_from_args
-from app.config.ranker import named_config
 from app.errors import ConfigError
 
 
 def test_default_is_the_seeds_default_run():
-    config = named_config("default")
+    config = PRESETS["default"].ranker
     assert (config.emb_size, config.num_layers, config.history_length, config.num_candidates) == (128, 4, 64, 16)
     assert (config.batch_size, config.epochs, config.steps_per_epoch) == (128, 10, 500)
     assert (config.learning_rate, config.weight_decay) == (1e-4, 0.01)
     assert config.action_weights == (10.0, 3.0, 1.0)
-    full = named_config("full")
+    full = PRESETS["full"].ranker
     assert (full.emb_size, full.num_layers, full.batch_size, full.epochs) == (256, 6, 256, 20)
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("name", sorted(PRESETS))
 def test_json_round_trip(name):
-    assert TrainConfig.from_json(CONFIGS[name].to_json()) == CONFIGS[name]
+    assert TrainConfig.from_json(PRESETS[name].ranker.to_json()) == PRESETS[name].ranker
 
 
 def test_every_field_is_a_flag():
     parser = argparse.ArgumentParser()
     add_config_flags(parser)
     args = parser.parse_args(["--config", "smoke", "--emb_size", "48", "--use_history_match", "false"])
-    config = config_from_args(args)
-    assert config == dataclasses.replace(CONFIGS["smoke"], emb_size=48, use_history_match=False)
+    config = preset_from_args(args).ranker
+    assert config == dataclasses.replace(PRESETS["smoke"].ranker, emb_size=48, use_history_match=False)
     flags = {action.dest for action in parser._actions}
     assert {field.name for field in dataclasses.fields(TrainConfig)} <= flags
 
 
 def test_refusals_name_what_was_wrong():
-    with pytest.raises(ConfigError, match="Unknown config 'huge'"):
-        named_config("huge")
     with pytest.raises(ConfigError, match=r"Unknown TrainConfig field\(s\) \['colour'\]"):
         TrainConfig.from_dict({"colour": "red"})
     with pytest.raises(ConfigError, match="Received: precision='fp8'"):
@@ -60,6 +57,6 @@ def test_regularisers_are_flags_that_reach_the_ranker():
         ["--config", "smoke", "--dropout_rate", "0.2", "--embedding_dropout", "0.1", "--embedding_l2", "0.5",
          "--use_visitor_embedding", "false"]
     )  # fmt: skip
-    kwargs = config_from_args(args).model_kwargs()
+    kwargs = preset_from_args(args).ranker.model_kwargs()
     assert (kwargs["dropout_rate"], kwargs["embedding_dropout"], kwargs["embedding_l2"]) == (0.2, 0.1, 0.5)
     assert kwargs["use_visitor_embedding"] is False

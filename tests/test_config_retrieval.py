@@ -1,16 +1,23 @@
-"""Retrieval configs: JSON round trips, the sessions presets, clear refusals."""
+"""The retrieval model's config: JSON round trips, the sessions presets, clear refusals."""
 
 import dataclasses
 
 import pytest
 
-from app.config.retrieval import RETRIEVAL_CONFIGS, RetrievalConfig, named_retrieval_config
+from app.config.base import constructor_defaults
+from app.config.presets import PRESETS
+from app.config.retrieval import RetrievalConfig
+from app.retrieval.model import RetrievalModel
 from app.errors import ConfigError
 
 
-@pytest.mark.parametrize("name", sorted(RETRIEVAL_CONFIGS))
+@pytest.mark.parametrize("name", sorted(PRESETS))
 def test_json_round_trip(name):
-    assert RetrievalConfig.from_json(RETRIEVAL_CONFIGS[name].to_json()) == RETRIEVAL_CONFIGS[name]
+    assert RetrievalConfig.from_json(PRESETS[name].retrieval.to_json()) == PRESETS[name].retrieval
+
+
+def test_model_fields_are_every_constructor_argument_with_the_models_own_default():
+    assert RetrievalConfig().model_kwargs() == constructor_defaults(RetrievalModel)
 
 
 @pytest.mark.parametrize(
@@ -30,19 +37,17 @@ def test_json_round_trip(name):
 )
 def test_refusals_name_what_was_wrong(field, value, message):
     with pytest.raises(ConfigError, match=message):
-        dataclasses.replace(RETRIEVAL_CONFIGS["default"], **{field: value})
+        dataclasses.replace(PRESETS["default"].retrieval, **{field: value})
 
 
-def test_unknown_names_and_fields():
-    with pytest.raises(ConfigError, match="Unknown retrieval config 'huge'. Expected one of: default, smoke"):
-        named_retrieval_config("huge")
+def test_unknown_fields():
     with pytest.raises(ConfigError, match=r"Unknown RetrievalConfig field\(s\) \['colour'\]"):
         RetrievalConfig.from_dict({"colour": "red"})
 
 
 def test_sessions_presets_build_a_model_that_can_train_on_every_position():
     for name in ("sessions", "sessions_smoke"):
-        config = named_retrieval_config(name)
+        config = PRESETS[name].retrieval
         assert not config.use_age_embedding and not config.normalize and config.item_bias and config.tied_item_tower
         assert config.batch_tokens >= config.history_length
 

@@ -6,13 +6,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from app.config.ranker import CONFIGS
+from app.config.presets import PRESETS
 from app.errors import UserError
 from app.evaluation.catalogue_report import catalogue_metrics
 from app.ranker.model import PhoenixRanker
 from datasets.event_store import EventStore
 
-CONFIG = CONFIGS["smoke"]
+CONFIG = PRESETS["smoke"].ranker
 
 
 def test_the_model_row_is_there_only_for_a_model_and_leaves_the_peers_figures_alone(retail_rocket_synthetic):

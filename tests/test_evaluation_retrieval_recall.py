@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.config.retrieval import RETRIEVAL_CONFIGS
+from app.config.presets import PRESETS
 from app.evaluation.retrieval_recall import (
     RetrievalQueries,
     baseline_recalls,
@@ -89,7 +89,7 @@ def test_statistics_say_what_a_catalogue_retrieval_can_reach(stores, queries):
 def test_model_recall_is_the_recall_of_its_exact_top_k(stores, queries):
     catalog, _ = stores
     keras.utils.set_random_seed(0)
-    model = RetrievalModel(**RETRIEVAL_CONFIGS["smoke"].model_kwargs())
+    model = RetrievalModel(**PRESETS["smoke"].retrieval.model_kwargs())
     report = evaluate_retrieval(model, queries, catalog, KS, batch_size=2)
     json.dumps(report)
     scores = model.user_embeddings(queries.features) @ model.item_embeddings(catalog.item_id, catalog.category_id).T

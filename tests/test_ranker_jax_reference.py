@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.bench import random_batch
-from app.config.ranker import CONFIGS
+from app.config.presets import PRESETS
 from app.ranker import jax_reference
 from app.ranker.loss import WeightedActionCrossEntropy
 from app.ranker.model import PhoenixRanker
@@ -76,7 +76,7 @@ def test_loss_matches_keras_loss_with_mask_as_sample_weight():
     rng = np.random.default_rng(0)
     logits = rng.normal(0.0, 3.0, (4, 6, 3)).astype(np.float32)
     _, labels, mask = random_batch(4, 5, 6, seed=3)
-    weights = CONFIGS["default"].action_weights
+    weights = PRESETS["default"].ranker.action_weights
     expected = WeightedActionCrossEntropy(action_weights=weights)(
         labels, logits, sample_weight=mask
     )

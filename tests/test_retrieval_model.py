@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from app.config.retrieval import RETRIEVAL_CONFIGS
+from app.config.presets import PRESETS
 from app.retrieval.model import RetrievalModel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(0)
-    return RetrievalModel(**RETRIEVAL_CONFIGS["smoke"].model_kwargs())
+    return RetrievalModel(**PRESETS["smoke"].retrieval.model_kwargs())
 
 
 def history_features(seed=0, batch=4, length=6, padding=(0, 2, 5, 6)):
@@ -93,8 +93,8 @@ def test_user_embedding_is_the_last_valid_token(model):
 
 def test_get_config_is_the_constructor_arguments(model):
     config = model.get_config()
-    assert {key: config[key] for key in RETRIEVAL_CONFIGS["smoke"].model_kwargs()} == (
-        RETRIEVAL_CONFIGS["smoke"].model_kwargs()
+    assert {key: config[key] for key in PRESETS["smoke"].retrieval.model_kwargs()} == (
+        PRESETS["smoke"].retrieval.model_kwargs()
     )
     rebuilt = RetrievalModel.from_config(config)
     assert rebuilt.get_config() == config and rebuilt.count_params() == model.count_params()
@@ -154,14 +154,14 @@ def test_keras_rs_brute_force_retrieval_config_loses_return_scores():
 
 def test_refuses_a_non_positive_temperature():
     with pytest.raises(ValueError, match="Received: temperature=0"):
-        RetrievalModel(**{**RETRIEVAL_CONFIGS["smoke"].model_kwargs(), "temperature": 0})
+        RetrievalModel(**{**PRESETS["smoke"].retrieval.model_kwargs(), "temperature": 0})
 
 
 
 @pytest.fixture(scope="module")
 def session_model():
     keras.utils.set_random_seed(1)
-    return RetrievalModel(**RETRIEVAL_CONFIGS["sessions_smoke"].model_kwargs())
+    return RetrievalModel(**PRESETS["sessions_smoke"].retrieval.model_kwargs())
 
 
 def session_features(items):
@@ -224,7 +224,7 @@ def test_tied_item_tower_is_the_history_item_embedding(session_model):
 def test_session_benchmark_scorer_ranks_by_the_models_score(session_model):
     from app.sessions.benchmark import RetrievalScorer
 
-    history_length = RETRIEVAL_CONFIGS["sessions_smoke"].history_length
+    history_length = PRESETS["sessions_smoke"].retrieval.history_length
     scorer = RetrievalScorer(session_model, num_items=30, history_length=history_length)
     offsets, prefix_items = np.array([0, 2, 3]), np.array([5, 6, 29], "int32")
     scores = scorer.scores(offsets, prefix_items)  # [2, 31]
@@ -238,7 +238,7 @@ def test_session_benchmark_scorer_ranks_by_the_models_score(session_model):
 
 def test_session_model_config_round_trip(session_model):
     config = session_model.get_config()
-    kwargs = RETRIEVAL_CONFIGS["sessions_smoke"].model_kwargs()
+    kwargs = PRESETS["sessions_smoke"].retrieval.model_kwargs()
     assert {key: config[key] for key in kwargs} == kwargs
     rebuilt = RetrievalModel.from_config(config)
     assert rebuilt.get_config() == config and rebuilt.count_params() == session_model.count_params()

@@ -39,9 +39,9 @@ DISTRIBUTED_MODES = ("data_parallel", "model_parallel")
 
 def smoke_config():
     """The smoke ranker, one step per epoch so that each epoch's loss is one step's loss."""
-    from app.config.ranker import CONFIGS
+    from app.config.presets import PRESETS
 
-    return dataclasses.replace(CONFIGS["smoke"], epochs=STEPS, steps_per_epoch=1, eval_batch_size=64)
+    return dataclasses.replace(PRESETS["smoke"].ranker, epochs=STEPS, steps_per_epoch=1, eval_batch_size=64)
 
 
 # --- the subprocess: train under each mode, predict, export; score saved models ---

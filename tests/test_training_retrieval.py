@@ -9,7 +9,7 @@ import pytest
 from event_frames import random_event_frame
 from keras import ops
 
-from app.config.retrieval import RETRIEVAL_CONFIGS
+from app.config.presets import PRESETS
 from app.evaluation.retrieval_recall import RECALL_KS
 from app.retrieval.model import ITEM_FEATURES, USER_FEATURES, RetrievalModel
 from app.training.retrieval import (
@@ -34,7 +34,7 @@ from layers.masked_logit import MASKED_LOGIT
 
 def test_trainer_scores_batches_with_the_models_towers():
     """The trainer's logits are `SampledSoftmaxLogits` of the model's own user and item embeddings."""
-    config = dataclasses.replace(RETRIEVAL_CONFIGS["smoke"], negatives_per_example=3)
+    config = dataclasses.replace(PRESETS["smoke"].retrieval, negatives_per_example=3)
     store = EventStore.from_frame(random_event_frame(seed=2, num_visitors=40), "train")
     examples = RetrievalExamples(store, ItemCatalog.from_store(store), history_length=8, negatives_per_example=3)
     features, _ = examples.batch(np.arange(12), np.random.default_rng(0))
@@ -62,7 +62,7 @@ def test_trainer_scores_batches_with_the_models_towers():
 @pytest.mark.slow
 def test_tiny_fit_on_the_synthetic_twin(retail_rocket_synthetic, tmp_path):
     data = retail_rocket_synthetic
-    config = dataclasses.replace(RETRIEVAL_CONFIGS["smoke"], epochs=3, patience=3)
+    config = dataclasses.replace(PRESETS["smoke"].retrieval, epochs=3, patience=3)
     keras.utils.set_random_seed(config.seed)
     report = train_retrieval(config, data, tmp_path, "tiny")
 
@@ -114,7 +114,7 @@ def test_session_trainer_logits_and_loss_match_a_numpy_reference():
     """Every slot scores the batch's targets, first items and negatives, log-Q corrected; accidental hits and
     padding candidates are masked (zero probability, no NaN, padded slots included) and the loss is the mean over
     real targets."""
-    config = RETRIEVAL_CONFIGS["sessions_smoke"]
+    config = PRESETS["sessions_smoke"].retrieval
     sessions = Sessions(session_id=np.arange(4), offsets=np.array([0, 5, 8, 10, 13]),
                         items=np.array([1, 2, 1, 3, 1, 4, 5, 4, 6, 2, 7, 8, 9], np.int32))
     sequences = SessionSequences(sessions, np.bincount(sessions.items, minlength=12), history_length=4,
@@ -159,13 +159,13 @@ def test_session_trainer_logits_and_loss_match_a_numpy_reference():
 
 def test_session_trainer_refuses_a_model_with_age_embedding():
     keras.utils.set_random_seed(0)
-    model = RetrievalModel(**RETRIEVAL_CONFIGS["smoke"].model_kwargs())
+    model = RetrievalModel(**PRESETS["smoke"].retrieval.model_kwargs())
     with pytest.raises(ValueError, match="without age embedding.*Received: use_age_embedding=True"):
         session_retrieval_trainer(model, negatives=4)
 
 
 def test_warmup_cosine_schedule_rises_then_decays_to_five_percent():
-    config = dataclasses.replace(RETRIEVAL_CONFIGS["sessions_smoke"], learning_rate=0.01, warmup_steps=20)
+    config = dataclasses.replace(PRESETS["sessions_smoke"].retrieval, learning_rate=0.01, warmup_steps=20)
     schedule = learning_rate_schedule(config, total_steps=100)  # warm-up capped at a tenth: 10 steps
     assert float(schedule(0)) == 0.0
     np.testing.assert_allclose([float(schedule(5)), float(schedule(10)), float(schedule(55)), float(schedule(100))],
@@ -180,7 +180,7 @@ def test_tiny_session_fit_lowers_the_loss_and_beats_popularity():
     sessions = repeating_sessions()
     training, validation = sessions.select(0, 250), sessions.select(250, 300)
     popularity = training.item_counts(60)
-    config = dataclasses.replace(RETRIEVAL_CONFIGS["sessions_smoke"], history_length=4, batch_tokens=32)
+    config = dataclasses.replace(PRESETS["sessions_smoke"].retrieval, history_length=4, batch_tokens=32)
     cases = prefix_cases(validation)
     keras.utils.set_random_seed(config.seed)
     model, history = train_session_retrieval(config, training, cases, popularity)

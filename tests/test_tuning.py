@@ -12,7 +12,7 @@ from pathlib import Path
 import keras_tuner
 import pytest
 
-from app.config.ranker import CONFIGS
+from app.config.presets import PRESETS
 from tuning import search
 from tuning.ranker_hyper_model import RankerHyperModel
 from tuning.ranker_tuner import RankerTuner
@@ -31,7 +31,7 @@ TINY = [
 
 
 def smoke_hypermodel(**overrides):
-    config = dataclasses.replace(CONFIGS["smoke"], **overrides)
+    config = dataclasses.replace(PRESETS["smoke"].ranker, **overrides)
     return RankerHyperModel(config, data=None, space=SEARCH_SPACES["smoke"])
 
 
@@ -65,13 +65,13 @@ def test_trial_config_takes_the_drawn_values():
     assert (config.widening_factor, config.learning_rate) == (1.5, 2e-3)
     assert (config.dropout_rate, config.embedding_dropout, config.embedding_l2) == (0.1, 0.2, 0.1)
     assert config.use_visitor_embedding is False
-    assert config.key_size == CONFIGS["smoke"].key_size
-    assert config.batch_size == CONFIGS["smoke"].batch_size
+    assert config.key_size == PRESETS["smoke"].ranker.key_size
+    assert config.batch_size == PRESETS["smoke"].ranker.batch_size
 
 
 def test_impossible_combinations_fail_the_trial_with_a_reason():
     space = dataclasses.replace(SEARCH_SPACES["smoke"], num_layers=(0, 0))
-    hypermodel = RankerHyperModel(CONFIGS["smoke"], data=None, space=space)
+    hypermodel = RankerHyperModel(PRESETS["smoke"].ranker, data=None, space=space)
     hp = keras_tuner.HyperParameters()
     with pytest.raises(keras_tuner.errors.FailedTrialError, match="Received: num_layers=0"):
         hypermodel.build(hp)
@@ -104,6 +104,7 @@ def test_every_tuner_draws_buildable_configs_inside_the_space(tuner, tmp_path):
         (["--epochs", "0"], "`epochs` must be at least 1. Received: epochs=0."),
         (["--num_layers", "3"], "--num_layers is searched"),
         (["--space", "huge"], "Unknown --space 'huge'"),
+        (["--config", "sessions"], "tuning.search tunes the ranker on visitor data; --config sessions is made for"),
     ],
 )
 def test_invalid_search_range_is_one_clear_line(argv, message, capsys):

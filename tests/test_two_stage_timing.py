@@ -5,11 +5,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from app.config.ranker import CONFIGS
-from app.config.retrieval import RETRIEVAL_CONFIGS
+from app.config.presets import PRESETS
 from app.two_stage import timing
 
-SMALL = dataclasses.replace(CONFIGS["smoke"], history_length=6)
+SMALL = dataclasses.replace(PRESETS["smoke"].ranker, history_length=6)
 
 
 def test_multiply_adds_by_hand():
@@ -58,7 +57,7 @@ def test_a_small_speedup_and_exhaustive_run():
 @pytest.mark.slow
 def test_the_catalogue_benchmark_reports_the_documented_keys():
     results = timing.catalogue_timings(
-        SMALL, RETRIEVAL_CONFIGS["smoke"], repeats=2, max_chunk_size=128, sizes=(300, 500), num_candidates=40,
+        SMALL, PRESETS["smoke"].retrieval, repeats=2, max_chunk_size=128, sizes=(300, 500), num_candidates=40,
         retrieved=20, calls=3,
     )
     keys = {"items", "retrieval_p50_ms", "exhaustive_p50_ms", "two_stage_p50_ms", "two_stage_p99_ms",

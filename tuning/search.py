@@ -30,8 +30,8 @@ from app.cli.shared import add_hidden_alias
 from app.cli.shared import exits_cleanly_on_user_error
 from app.cli.shared import setup_logging
 from app.cli.shared import training_verbosity
-from app.config.ranker import add_config_flags
-from app.config.ranker import config_from_args
+from app.config.flags import add_config_flags
+from app.config.flags import preset_from_args
 from app.errors import UserError
 from app.evaluation.lists import evaluation_lists_for
 from app.training.distribution import add_distribution_flag
@@ -65,7 +65,7 @@ def build_parser():
         "with a larger --max_trials, to extend a finished one. The config flags of searched fields "
         f"({', '.join('--' + name for name in SEARCHED_FIELDS)}) are refused.",
     )
-    add_config_flags(parser)
+    add_config_flags(parser, stages=("ranker",))
     add_data_flags(parser)
     add_distribution_flag(parser, applies_to="the retraining of the best configuration (trials run on one device)")
     parser.add_argument(
@@ -129,7 +129,11 @@ def checked_request(args):
             f"{', '.join('--' + name for name in searched)} is searched, not set: "
             "change its range in tuning/search_space.py instead."
         )
-    config = config_from_args(args)
+    preset = preset_from_args(args)
+    if preset.data_kind != "visitors":
+        raise UserError(f"tuning.search tunes the ranker on visitor data; --config {args.config} is made for "
+                        f"{preset.data_kind} (python -m app.fit --config {args.config} trains it).")
+    config = preset.ranker
     space_name = args.space or (args.config if args.config in SEARCH_SPACES else "default")
     if space_name not in SEARCH_SPACES:
         raise UserError(f"Unknown --space {space_name!r}. Expected one of: {', '.join(SEARCH_SPACES)}.")

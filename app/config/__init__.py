@@ -1,7 +1,8 @@
-"""Named configurations: dataclasses checked field by field that round-trip to JSON and to command-line flags.
+"""Run configurations: dataclasses checked field by field that round-trip to JSON and to command-line flags.
 
-`ranker` holds the ranker's run configs (`TrainConfig`, `CONFIGS`, the shared `ModelConfig` base and the flags);
-`retrieval` the retrieval model's (`RetrievalConfig`, `RETRIEVAL_CONFIGS`).
+`base` holds what every model's config shares, `ranker` the ranker's `TrainConfig`, `retrieval` the retrieval
+model's `RetrievalConfig`, `presets` the one table of named presets (each pairs both models' settings), `flags` the
+command-line flags (`--F` for a ranker field, `--retrieval_F` for a retrieval one).
 
 May import: `app.errors`, `app.ranker` and `app.retrieval` (a config checks its fields against the model's
 constructor).

@@ -1,19 +1,22 @@
-"""Named retrieval configurations: a dataclass that round-trips to JSON, checked field by field."""
+"""The retrieval model's run config: a dataclass checked field by field that round-trips to JSON."""
 
-import dataclasses
 from dataclasses import dataclass
 
-from app.config.ranker import ModelConfig
+from app.config.base import ModelConfig
+from app.config.base import constructor_defaults
 from app.errors import ConfigError
 from app.retrieval.model import RetrievalModel
+
+_RETRIEVAL_DEFAULTS = constructor_defaults(RetrievalModel)
 
 
 @dataclass(frozen=True)
 class RetrievalConfig(ModelConfig):
     """Everything a retrieval run depends on, saved beside its model.
 
-    Model fields go to `app.retrieval.model.RetrievalModel`. The two trainers
-    of `app.training.retrieval` read different data fields:
+    Model fields go to `app.retrieval.model.RetrievalModel` (with its
+    defaults). The two trainers of `app.training.retrieval` read different data
+    fields (`UNUSED_ON_VISITORS`, `UNUSED_ON_SESSIONS`: what each leaves unread):
 
     - `train_retrieval` (one cut per example, event stores): each training
       example brings `negatives_per_example` items drawn by
@@ -45,27 +48,30 @@ class RetrievalConfig(ModelConfig):
     POSITIVE = ("widening_factor", "max_age_hours", "logit_cap", "temperature", "learning_rate")
     NON_NEGATIVE = ("popularity_alpha", "weight_decay", "dropout_rate")
     SCHEDULES = ("constant", "warmup_cosine")
+    UNUSED_ON_VISITORS = ("batch_tokens", "batch_negatives", "eval_cases")
+    UNUSED_ON_SESSIONS = ("negatives_per_example", "min_history_events", "batch_size", "eval_batch_size",
+                          "steps_per_epoch", "patience")
 
-    # Model.
-    emb_size: int = 64
-    num_layers: int = 2
-    num_query_heads: int = 2
-    num_key_value_heads: int = 1
-    key_size: int = 32
-    widening_factor: float = 2.0
-    num_hashes: int = 2
-    visitor_buckets: int = 16_384
-    item_buckets: int = 32_768
-    category_buckets: int = 1_024
-    num_age_buckets: int = 32
-    max_age_hours: float = 24.0 * 180
-    logit_cap: float = 30.0
-    temperature: float = 0.1
-    use_age_embedding: bool = True
-    normalize: bool = True
-    item_bias: bool = False
-    tied_item_tower: bool = False
-    dropout_rate: float = 0.0
+    # Model: the fields named like `RetrievalModel` arguments, with its defaults.
+    emb_size: int = _RETRIEVAL_DEFAULTS["emb_size"]
+    num_layers: int = _RETRIEVAL_DEFAULTS["num_layers"]
+    num_query_heads: int = _RETRIEVAL_DEFAULTS["num_query_heads"]
+    num_key_value_heads: int = _RETRIEVAL_DEFAULTS["num_key_value_heads"]
+    key_size: int = _RETRIEVAL_DEFAULTS["key_size"]
+    widening_factor: float = _RETRIEVAL_DEFAULTS["widening_factor"]
+    num_hashes: int = _RETRIEVAL_DEFAULTS["num_hashes"]
+    visitor_buckets: int = _RETRIEVAL_DEFAULTS["visitor_buckets"]
+    item_buckets: int = _RETRIEVAL_DEFAULTS["item_buckets"]
+    category_buckets: int = _RETRIEVAL_DEFAULTS["category_buckets"]
+    num_age_buckets: int = _RETRIEVAL_DEFAULTS["num_age_buckets"]
+    max_age_hours: float = _RETRIEVAL_DEFAULTS["max_age_hours"]
+    logit_cap: float = _RETRIEVAL_DEFAULTS["logit_cap"]
+    temperature: float = _RETRIEVAL_DEFAULTS["temperature"]
+    use_age_embedding: bool = _RETRIEVAL_DEFAULTS["use_age_embedding"]
+    normalize: bool = _RETRIEVAL_DEFAULTS["normalize"]
+    item_bias: bool = _RETRIEVAL_DEFAULTS["item_bias"]
+    tied_item_tower: bool = _RETRIEVAL_DEFAULTS["tied_item_tower"]
+    dropout_rate: float = _RETRIEVAL_DEFAULTS["dropout_rate"]
     # Data.
     history_length: int = 32
     negatives_per_example: int = 4
@@ -97,76 +103,3 @@ class RetrievalConfig(ModelConfig):
             raise ConfigError("`batch_tokens` must be at least `history_length` (a batch holds one full-length "
                               f"session). Received: batch_tokens={self.batch_tokens}, "
                               f"history_length={self.history_length}.")
-
-
-RETRIEVAL_CONFIGS = {
-    # Chosen on the real slice's validation split (learning rate, temperature, epoch length): the model
-    # overfits from the second pass over the ~25K train cuts on, so epochs are short (25 steps of 256)
-    # and early stopping picks the best one. A few minutes on 2 CPU cores.
-    "default": RetrievalConfig(),
-    # Seconds on 2 CPU cores: for tests and first contact.
-    "smoke": RetrievalConfig(
-        emb_size=16,
-        num_layers=1,
-        num_query_heads=2,
-        num_key_value_heads=1,
-        key_size=8,
-        visitor_buckets=1_024,
-        item_buckets=4_096,
-        category_buckets=256,
-        num_age_buckets=8,
-        history_length=8,
-        negatives_per_example=2,
-        batch_size=32,
-        eval_batch_size=256,
-        epochs=2,
-        steps_per_epoch=20,
-        learning_rate=3e-3,
-        patience=1,
-    ),
-    # The public session benchmark (`retail_rocket/sessions`, trained by `train_session_retrieval`): a SASRec-style
-    # stage 1 found by the session-model research on its validation split. Every position of a session is trained
-    # at once; a batch's own items (a session's other items above all) and 1,024 popularity^0.75 items are the
-    # negatives; the item tower is the history's item embedding (tied) with a bias and a plain dot product;
-    # no age embedding (ages would differ per position; rotary positions give the order). 10 epochs.
-    "sessions": RetrievalConfig(
-        emb_size=64,
-        num_layers=2,
-        num_query_heads=2,
-        num_key_value_heads=2,
-        key_size=32,
-        widening_factor=4.0,
-        visitor_buckets=2,
-        item_buckets=65_536,
-        category_buckets=2,
-        temperature=1.0,
-        use_age_embedding=False,
-        normalize=False,
-        item_bias=True,
-        tied_item_tower=True,
-        dropout_rate=0.2,
-        history_length=50,
-        popularity_alpha=0.75,
-        batch_tokens=2_048,
-        batch_negatives=1_024,
-        eval_cases=5_000,
-        epochs=10,
-        learning_rate=3e-3,
-        learning_rate_schedule="warmup_cosine",
-        warmup_steps=200,
-        weight_decay=0.0,
-    ),
-}
-# The sessions recipe in miniature, seconds on 2 CPU cores: for tests.
-RETRIEVAL_CONFIGS["sessions_smoke"] = dataclasses.replace(
-    RETRIEVAL_CONFIGS["sessions"], emb_size=16, num_layers=1, key_size=8, widening_factor=2.0, item_buckets=1_024,
-    dropout_rate=0.1, history_length=8, batch_tokens=64, batch_negatives=32, eval_cases=200, epochs=3,
-    learning_rate=1e-2, warmup_steps=5,
-)
-
-
-def named_retrieval_config(name):
-    """The retrieval config called `name`, or a ConfigError listing the names there are."""
-    if name not in RETRIEVAL_CONFIGS:
-        raise ConfigError(f"Unknown retrieval config {name!r}. Expected one of: {', '.join(RETRIEVAL_CONFIGS)}.")
-    return RETRIEVAL_CONFIGS[name]

@@ -147,8 +147,3 @@ def sampled_description(config):
     """One line saying what the sampled tables hold."""
     return (f"sampled protocol: lists of {config.eval_list_length} candidates, the split's items and "
             "popularity-sampled negatives")
-
-
-def dataset_entry(data):
-    """The report's `"dataset"` entry: name, version and the build's statistics."""
-    return {"name": data.name, "version": data.version, "statistics": data.statistics}

@@ -1,6 +1,9 @@
 """The run report: the model beside the baselines, as JSON, as a table and as relative differences."""
 
+import dataclasses
 import json
+
+import keras
 
 from app.evaluation.list_metrics import METRIC_KEYS
 
@@ -55,6 +58,34 @@ def comparison_table(entry, title):
         cells += [_relative_cell(relative_difference(model[key], entry["baselines"][name][key])) for name in compared]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def dataset_entry(data):
+    """The report's `"dataset"` entry: name, version and the build's statistics."""
+    return {"name": data.name, "version": data.version, "statistics": data.statistics}
+
+
+def run_report(config, data, data_flags, model_path, **sections):
+    """The report of every command that trains or scores a model: what it is and what it saw, then `sections`.
+
+    Args:
+        config: the model's run config (a dataclass), saved as `"config"`.
+        data: the loaded dataset (`app.cli.data.load_data`), its name, version and statistics saved as `"dataset"`.
+        data_flags: the data flags that load it again (`app.cli.data.resolved_data_flags`).
+        model_path: the `.keras` file the figures are of.
+        **sections: the command's own entries (run name, timings, protocols, metrics...), in the order given.
+
+    Returns:
+        The report, a JSON-ready dict: `config`, `dataset`, `data_flags`, `model_path`, `backend`, then `sections`.
+    """
+    return {
+        "config": dataclasses.asdict(config),
+        "dataset": dataset_entry(data),
+        "data_flags": data_flags,
+        "model_path": str(model_path),
+        "backend": keras.backend.backend(),
+        **sections,
+    }
 
 
 def write_report(path, report):

@@ -1,7 +1,6 @@
 """Training the retrieval model with `model.fit`: the sampled-softmax trainers (one cut per example, every position of
 a session), validation recall and session HR/MRR, the run report."""
 
-import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ import numpy as np
 from keras import ops
 
 from app.errors import UserError
-from app.evaluation.lists import dataset_entry
+from app.evaluation.report import run_report
 from app.evaluation.report import write_report
 from app.evaluation.retrieval_recall import RECALL_KS, RetrievalQueries, baseline_recalls, model_recall
 from app.retrieval.model import ITEM_FEATURES, USER_FEATURES, RetrievalModel, user_feature_inputs
@@ -265,19 +264,15 @@ def train_retrieval(config, data, output_dir, run_name, data_flags=None, verbose
     evaluation_seconds = time.perf_counter() - evaluation_started
     train_seconds = result.train_seconds
     steady = train_seconds[1:] or train_seconds
-    report = {
-        "config": dataclasses.asdict(config),
-        "dataset": dataset_entry(data),
-        "data_flags": data_flags,
-        "run_name": run_name,
-        "model_path": str(model_path),
-        "backend": keras.backend.backend(),
-        "best_epoch": int(np.argmax(result.history[MONITOR])) + 1,
-        "epochs_run": len(result.epoch_seconds),
-        "history": {name: [float(value) for value in values] for name, values in result.history.items()},
-        "examples": examples.statistics,
-        "queries": {split: split_queries.statistics(data.catalog) for split, split_queries in queries.items()},
-        "timings": {
+    report = run_report(
+        config, data, data_flags, model_path,
+        run_name=run_name,
+        best_epoch=int(np.argmax(result.history[MONITOR])) + 1,
+        epochs_run=len(result.epoch_seconds),
+        history={name: [float(value) for value in values] for name, values in result.history.items()},
+        examples=examples.statistics,
+        queries={split: split_queries.statistics(data.catalog) for split, split_queries in queries.items()},
+        timings={
             "preparation_seconds": preparation_seconds,
             "epoch_train_seconds": train_seconds,
             "epoch_validation_seconds": validation_recall.validation_seconds,
@@ -287,8 +282,8 @@ def train_retrieval(config, data, output_dir, run_name, data_flags=None, verbose
             "total_seconds": time.perf_counter() - started,
             "note": "the first epoch includes JIT compilation; examples_per_s leaves it out when there are more",
         },
-        "metrics": metrics,
-    }
+        metrics=metrics,
+    )
     write_report(output_dir / f"{run_name}.json", report)
     for split in ("validation", "test"):
         print(f"{run_name}: {split} recall over the whole catalogue {recall_table(metrics[split])}", end="\n\n")

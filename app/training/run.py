@@ -6,18 +6,15 @@ while it trains, the CSV and TensorBoard logs and the best epoch's weights; the 
 `<output_dir>/<run_name>.keras`, `.json` and two plots beside it.
 """
 
-import dataclasses
 import json
 import logging
 import shutil
 import time
 
-import keras
-
 from app.evaluation.catalogue_report import catalogue_description, catalogue_metrics
-from app.evaluation.lists import dataset_entry, evaluate_all, sampled_description
+from app.evaluation.lists import evaluate_all, sampled_description
 from app.evaluation.plots import plot_comparison, plot_training_curves, read_training_log
-from app.evaluation.report import comparison_table, write_report
+from app.evaluation.report import comparison_table, run_report, write_report
 from app.training.distribution import applied, describe, make_distribution
 from app.training.epoch_evaluation import TRAINING_LISTS_PREFIX, VALIDATION_PREFIX, EpochListMetrics
 from app.training.flow import BACKUP_DIR, LOG_FILE, fit_model
@@ -136,15 +133,11 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
     metrics = {"catalogue": catalogue, "sampled": sampled}
     steady = epoch_seconds[1:] or epoch_seconds
     examples_per_epoch = config.steps_per_epoch * config.batch_size
-    report = {
-        "config": dataclasses.asdict(config),
-        "dataset": dataset_entry(data),
-        "data_flags": flags,
-        "run_name": run_name,
-        "model_path": str(model_path),
-        "backend": keras.backend.backend(),
-        "distribution": describe(distribution, keras_distribution),
-        "timings": {
+    report = run_report(
+        config, data, flags, model_path,
+        run_name=run_name,
+        distribution=describe(distribution, keras_distribution),
+        timings={
             "data_seconds": data_seconds,
             "epoch_seconds": epoch_seconds,
             "train_seconds": sum(epoch_seconds),
@@ -153,13 +146,13 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
             "sampled_seconds": sampled_seconds,
             "note": "epochs run in this process; the first includes JIT compilation",
         },
-        "protocols": {
+        protocols={
             "catalogue": catalogue_description(data.catalog.num_items, exhaustive=exhaustive,
                                                max_visitors=config.eval_max_lists),
             "sampled": sampled_description(config),
         },
-        "metrics": metrics,
-    }
+        metrics=metrics,
+    )
     write_report(output_dir / f"{run_name}.json", report)
     plot_training_curves(
         read_training_log(run_dir / LOG_FILE),

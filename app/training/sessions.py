@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from app.errors import UserError
-from app.evaluation.lists import dataset_entry
+from app.evaluation.report import run_report
 from app.evaluation.report import write_report
 from app.ranker.list_softmax_loss import ListSoftmaxCrossEntropy
 from app.sessions.baselines import LastItemTransitions
@@ -143,23 +143,19 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
     metrics = {"validation": benchmark_entry(load_ranker(model_path), load_retriever(retriever_path), config,
                                              retrieval_config.history_length, data.catalog, training,
                                              validation_cases, verbose)}
-    report = {
-        "config": dataclasses.asdict(config),
-        "retrieval_config": dataclasses.asdict(retrieval_config),
-        "dataset": dataset_entry(data),
-        "data_flags": data_flags,
-        "run_name": run_name,
-        "model_path": str(model_path),
-        "retriever_path": str(retriever_path),
-        "backend": keras.backend.backend(),
-        "recipe": {"stage_two_share": STAGE_TWO_SHARE, "stage_one_sessions": len(stage_one_sessions),
-                   "stage_two_sessions": len(stage_two_sessions), "stage_two_lists": list_statistics,
-                   "validation_sample": len(sample)},
-        "history": {"retrieval": _per_epoch(retrieval_history), "ranker": _per_epoch(result.history)},
-        "timings": {"stage_one_seconds": stage_one_seconds, "train_seconds": train_seconds,
-                    "total_seconds": time.perf_counter() - started},
-        "metrics": metrics,
-    }
+    report = run_report(
+        config, data, data_flags, model_path,
+        run_name=run_name,
+        retrieval_config=dataclasses.asdict(retrieval_config),
+        retriever_path=str(retriever_path),
+        recipe={"stage_two_share": STAGE_TWO_SHARE, "stage_one_sessions": len(stage_one_sessions),
+                "stage_two_sessions": len(stage_two_sessions), "stage_two_lists": list_statistics,
+                "validation_sample": len(sample)},
+        history={"retrieval": _per_epoch(retrieval_history), "ranker": _per_epoch(result.history)},
+        timings={"stage_one_seconds": stage_one_seconds, "train_seconds": train_seconds,
+                 "total_seconds": time.perf_counter() - started},
+        metrics=metrics,
+    )
     write_report(output_dir / f"{run_name}.json", report)
     print(benchmark_table(metrics["validation"], f"{run_name}: validation"), end="\n\n")
     print(f"Saved {model_path}, {retriever_path} and {output_dir / (run_name + '.json')}")

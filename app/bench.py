@@ -436,6 +436,20 @@ def format_table(results):
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
+COUNT_FLAGS = {
+    "steps": (20, "timed training steps per repeat, after compilation and a 2-step warm-up"),
+    "repeats": (3, "timed repeats of the training and pipeline loops (Keras and JAX interleaved); median and min are "
+                "reported"),
+    "inference_candidates": (100, "candidates per visitor in the inference benchmark"),
+    "latency_calls": (200, "timed one-visitor calls for p50/p99, after warm-up"),
+    "inference_batch": (256, "visitors per call in the throughput benchmark"),
+    "batch_calls": (10, "timed calls in the throughput benchmark"),
+    "pipeline_batches": (200, "batches timed per repeat in the pipeline benchmark"),
+    "catalogue_repeats": (10, "timed repeats of exhaustive catalogue ranking (100 calls time the two stages)"),
+}
+"""The counting flags, each at least 1: `{flag: (default, help)}`."""
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m app.bench", description=__doc__.split("\n\n")[0]
@@ -452,36 +466,19 @@ def build_parser():
     add("--precision", choices=PRECISIONS, default=None,
         help="Keras dtype policy; the JAX step computes in bfloat16 under mixed_bfloat16 "
         "(default: the config's)")
-    add("--steps", type=int, default=20,
-        help="timed training steps per repeat, after compilation and a 2-step warm-up "
-        "(default: %(default)s)")
-    add("--repeats", type=int, default=3,
-        help="timed repeats of the training and pipeline loops (Keras and JAX interleaved); "
-        "median and min are reported (default: %(default)s)")
+    for flag, (default, text) in COUNT_FLAGS.items():
+        add(f"--{flag}", type=int, default=default, help=f"{text} (default: %(default)s)")
     add("--steps_per_execution", type=int, default=None,
         help="Keras steps per compiled call (default: the config's)")
     add("--with_metrics", action="store_true",
         help="also time model.fit compiled with the training metrics, as app.fit runs it")
-    add("--inference_candidates", type=int, default=100,
-        help="candidates per visitor in the inference benchmark (default: %(default)s)")
-    add("--latency_calls", type=int, default=200,
-        help="timed one-visitor calls for p50/p99, after warm-up (default: %(default)s)")
-    add("--inference_batch", type=int, default=256,
-        help="visitors per call in the throughput benchmark (default: %(default)s)")
-    add("--batch_calls", type=int, default=10,
-        help="timed calls in the throughput benchmark (default: %(default)s)")
     add("--dataset", default="synthetic", choices=("synthetic", "synthetic_full"),
         help="TFDS build the pipeline benchmark reads, prepared first if needed "
         "(default: %(default)s)")
     add("--data_dir", default=None,
         help="TFDS data directory of --dataset (default: the TFDS default)")
-    add("--pipeline_batches", type=int, default=200,
-        help="batches timed per repeat in the pipeline benchmark (default: %(default)s)")
     add("--prepare_dataset", default="synthetic_full", choices=("synthetic", "synthetic_full"),
         help="build whose preparation from scratch (temporary data dir) is timed "
-        "(default: %(default)s)")
-    add("--catalogue_repeats", type=int, default=10,
-        help="timed repeats of exhaustive catalogue ranking (100 calls time the two stages) "
         "(default: %(default)s)")
     add("--compilation_cache", metavar="DIR", default=None,
         help="enable JAX's persistent compilation cache in DIR (default: off)")
@@ -492,8 +489,7 @@ def build_parser():
 
 def run(args):
     sections = parse_sections(args.only)
-    for flag in ("steps", "repeats", "latency_calls", "batch_calls", "inference_batch",
-                 "inference_candidates", "pipeline_batches", "catalogue_repeats"):
+    for flag in COUNT_FLAGS:
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag} must be at least 1. Received: {getattr(args, flag)}")
     preset = named_preset(args.config)

@@ -63,11 +63,7 @@ PROTOCOLS = ("catalogue", "sampled")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m app.evaluate",
-        description="Load a saved ranker and report its ranking metrics beside the random, popularity and "
-        "history-recency baselines, scored on exactly the same candidates.",
-    )
+    parser = argparse.ArgumentParser(prog="python -m app.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="path to a ranker .keras file written by app.fit or tuning.search")
     parser.add_argument(
         "--split",

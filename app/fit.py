@@ -55,12 +55,9 @@ from app.training.run import train_and_report
 
 logger = logging.getLogger("app.fit")
 
+
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m app.fit",
-        description="Train the Phoenix-style ranker on Retail Rocket (JAX backend) and report it "
-        "beside random, popularity and history-recency baselines on the same candidate lists.",
-    )
+    parser = argparse.ArgumentParser(prog="python -m app.fit", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--model",
         choices=STAGES,

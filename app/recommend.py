@@ -36,11 +36,7 @@ logger = logging.getLogger("app.recommend")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m app.recommend",
-        description="Rank items for one visitor with a saved ranker (and retrieval model), from that visitor's "
-        "history.",
-    )
+    parser = argparse.ArgumentParser(prog="python -m app.recommend", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="path to a ranker .keras file written by app.fit or tuning.search")
     parser.add_argument("--visitor", type=int, required=True, help="Retail Rocket visitor id")
     parser.add_argument("--top", type=int, default=10, help="how many items to show (default: %(default)s)")

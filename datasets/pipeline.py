@@ -9,35 +9,13 @@ from datasets.training_examples import DEFAULT_POPULARITY_ALPHA, TrainingExample
 __all__ = ["EvaluationLists", "TrainingExamples", "evaluation_lists", "training_dataset", "training_split_lists"]
 
 
-def training_dataset(
-    store,
-    catalog,
-    batch_size=128,
-    history_length=64,
-    num_candidates=16,
-    target_window_events=5,
-    target_window_hours=None,
-    popularity_alpha=DEFAULT_POPULARITY_ALPHA,
-    min_history_events=1,
-    same_category_negatives=0,
-    seed=0,
-):
+def training_dataset(store, catalog, batch_size=128, seed=0, **example_settings):
     """Endless `tf.data.Dataset` of `(features, labels [B, C, A], candidate_mask [B, C])` training batches.
 
-    See `TrainingExamples` for how examples are cut and negatives drawn; the same seed gives the same batches.
+    `example_settings` are `TrainingExamples`' keyword arguments (history length, candidates, target window,
+    negatives), which say how examples are cut and negatives drawn; the same seed gives the same batches.
     """
-    examples = TrainingExamples(
-        store,
-        catalog,
-        history_length=history_length,
-        num_candidates=num_candidates,
-        target_window_events=target_window_events,
-        target_window_hours=target_window_hours,
-        popularity_alpha=popularity_alpha,
-        min_history_events=min_history_events,
-        same_category_negatives=same_category_negatives,
-    )
-    return examples.dataset(batch_size, seed=seed)
+    return TrainingExamples(store, catalog, **example_settings).dataset(batch_size, seed=seed)
 
 
 def evaluation_lists(

@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 
+from datasets.event_store import EventStore, ItemCatalog
+
 SPAN_MS = 30 * 24 * 3_600_000  # a month of events
 TRAIN_END_MS = int(SPAN_MS * 0.7)
 VALIDATION_END_MS = int(SPAN_MS * 0.85)
@@ -52,3 +54,9 @@ def unique_item_frame(seed=0, num_visitors=60, max_events=30):
     """`random_event_frame` with a distinct item id per event, so an item id names one event."""
     frame = random_event_frame(seed=seed, num_visitors=num_visitors, max_events=max_events)
     return frame.assign(item_id=np.arange(1, len(frame) + 1))
+
+
+def stores_of(frame, splits):
+    """`({split: EventStore} for `splits`, the train split's `ItemCatalog`)` of an event frame."""
+    catalog = ItemCatalog.from_store(EventStore.from_frame(frame, "train"))
+    return {split: EventStore.from_frame(frame, split) for split in splits}, catalog

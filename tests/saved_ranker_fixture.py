@@ -6,19 +6,10 @@ a model built now from the same config and weights.
 """
 
 import numpy as np
+from ranker_inputs import ranker_inputs
 
-CONFIG = dict(
-    emb_size=16,
-    num_layers=2,
-    num_query_heads=2,
-    num_key_value_heads=1,
-    key_size=8,
-    num_hashes=2,
-    visitor_buckets=53,
-    item_buckets=101,
-    category_buckets=17,
-    num_age_buckets=8,
-)
+CONFIG = dict(emb_size=16, num_layers=2, num_query_heads=2, num_key_value_heads=1, key_size=8, num_hashes=2,
+              visitor_buckets=53, item_buckets=101, category_buckets=17, num_age_buckets=8)
 WEIGHTS_SEED = 20260101
 INPUTS_SEED = 7
 
@@ -35,18 +26,8 @@ def fixture_inputs(batch=4, history=6, candidates=5):
     history_item = rng.integers(1, 3_000, (batch, history))
     history_item[0, :2] = 0
     history_item[1, :] = 0
-    valid = history_item > 0
     candidate_item = rng.integers(1, 3_000, (batch, candidates))
     candidate_item[2, 3:] = 0
     candidate_item[3, 0] = history_item[3, -1]
-    return {
-        "visitor_id": rng.integers(1, 100_000, batch).astype("int32"),
-        "history_item_id": history_item.astype("int32"),
-        "history_category_id": np.where(valid, rng.integers(1, 900, (batch, history)), 0).astype("int32"),
-        "history_action": np.where(valid, rng.integers(1, 4, (batch, history)), 0).astype("int32"),
-        "history_age_hours": np.where(valid, rng.random((batch, history)) * 2_000, 0).astype("float32"),
-        "candidate_item_id": candidate_item.astype("int32"),
-        "candidate_category_id": np.where(candidate_item > 0, rng.integers(1, 900, (batch, candidates)), 0).astype(
-            "int32"
-        ),
-    }
+    return ranker_inputs(rng, history_item, candidate_item, categories=900, max_age_hours=2_000, visitors=100_000,
+                         pad_candidate_categories=True)

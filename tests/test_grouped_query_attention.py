@@ -17,6 +17,13 @@ def random_mask(rng, batch, time):
     return mask | np.eye(time, dtype=bool)[None]
 
 
+def random_attention_inputs(rng, batch, time, dim):
+    """`(x [B, T, D], positions [B, T] in order, a random_mask [B, T, T])`."""
+    x = rng.normal(size=(batch, time, dim)).astype("float32")
+    positions = np.tile(np.arange(time, dtype="int32"), (batch, 1))
+    return x, positions, random_mask(rng, batch, time)
+
+
 def reference_attention(layer, x, positions, mask):
     """Plain numpy grouped-query attention, one query head at a time."""
     query_kernel, key_kernel, value_kernel, output_kernel = [
@@ -45,10 +52,8 @@ def reference_attention(layer, x, positions, mask):
 def test_matches_keras_multi_head_attention():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    batch, time, dim, heads, key_size = 2, 5, 12, 3, 4
-    x = rng.normal(size=(batch, time, dim)).astype("float32")
-    positions = np.tile(np.arange(time, dtype="int32"), (batch, 1))
-    mask = random_mask(rng, batch, time)
+    heads, key_size = 3, 4
+    x, positions, mask = random_attention_inputs(rng, batch=2, time=5, dim=12)
     layer = GroupedQueryAttention(heads, heads, key_size, logit_cap=None, use_rotary=False)
     out = layer(x, positions, mask)
 
@@ -92,10 +97,7 @@ def test_matches_numpy_reference_on_random_shapes(draw):
 
 def test_fully_masked_query_row_outputs_zeros():
     keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(2, 4, 8)).astype("float32")
-    positions = np.tile(np.arange(4, dtype="int32"), (2, 1))
-    mask = random_mask(rng, 2, 4)
+    x, positions, mask = random_attention_inputs(np.random.default_rng(1), batch=2, time=4, dim=8)
     mask[0, 2, :] = False
     mask[1, :, :] = False
     out = ops.convert_to_numpy(GroupedQueryAttention(4, 2, 4)(x, positions, mask))
@@ -117,8 +119,7 @@ def test_layer_checks():
         GroupedQueryAttention,
         {"num_query_heads": 4, "num_key_value_heads": 2, "key_size": 4, "attn_output_multiplier": 0.5,
          "logit_cap": 5.0, "name": "gqa"},
-        (rng.normal(size=(2, 5, 8)).astype("float32"), np.tile(np.arange(5, dtype="int32"), (2, 1)),
-         random_mask(rng, 2, 5)),
+        random_attention_inputs(rng, batch=2, time=5, dim=8),
         expected_output_shape=(2, 5, 8),
         expected_num_trainable_weights=4,  # query, key, value and output projections
     )
@@ -126,10 +127,7 @@ def test_layer_checks():
 
 def test_mixed_bfloat16_stays_close_to_the_reference():
     keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(2, 5, 8)).astype("float32")
-    positions = np.tile(np.arange(5, dtype="int32"), (2, 1))
-    mask = random_mask(rng, 2, 5)
+    x, positions, mask = random_attention_inputs(np.random.default_rng(3), batch=2, time=5, dim=8)
     mask[0, 1] = False
     layer = GroupedQueryAttention(4, 2, 4, logit_cap=3.0, dtype="mixed_bfloat16")
     out = layer(x, positions, mask)

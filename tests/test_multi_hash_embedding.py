@@ -120,16 +120,8 @@ def test_buckets_match_tensorflow_backend():
     )
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps(ids.tolist()),
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    result = subprocess.run([sys.executable, "-c", script], input=json.dumps(ids.tolist()), capture_output=True,
+                            text=True, cwd=REPO, env=env, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     tf_buckets = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
     layer = MultiHashEmbedding(num_buckets=997, output_dim=4, num_hashes=4, seed=11)

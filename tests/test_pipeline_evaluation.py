@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from event_frames import random_event_frame, unique_item_frame
+from event_frames import random_event_frame, stores_of, unique_item_frame
 
 from datasets.event_store import SPLITS, EventStore, ItemCatalog
 from datasets.pipeline import EvaluationLists, evaluation_lists
@@ -16,8 +16,7 @@ def frame():
 
 @pytest.fixture(scope="module")
 def stores(frame):
-    train = EventStore.from_frame(frame, "train")
-    return {split: EventStore.from_frame(frame, split) for split in SPLITS[1:]}, ItemCatalog.from_store(train)
+    return stores_of(frame, SPLITS[1:])
 
 
 def oracle_list(frame, visitor, split, history_length, max_positives):

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from event_frames import random_event_frame, unique_item_frame
+from event_frames import random_event_frame, stores_of, unique_item_frame
 
 from datasets.event_store import EventStore, ItemCatalog
 from datasets.pipeline import TrainingExamples, training_dataset
@@ -15,8 +15,8 @@ def frame():
 
 @pytest.fixture(scope="module")
 def train(frame):
-    store = EventStore.from_frame(frame, "train")
-    return store, ItemCatalog.from_store(store)
+    stores, catalog = stores_of(frame, ["train"])
+    return stores["train"], catalog
 
 
 def oracle_catalog_category(frame):

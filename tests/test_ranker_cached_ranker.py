@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from ranker_inputs import ranker_inputs
 
 from app.ranker.cached_ranker import CachedRanker
 from app.ranker.model import PhoenixRanker
@@ -39,19 +40,10 @@ def random_inputs(rng, num_candidates, batch=3):
     history_item[0, :3] = 0  # front padding
     history_item[1, [2, 5, HISTORY - 1]] = 0  # middle and end padding
     history_item[2] = 0  # no history at all
-    valid = history_item > 0
     candidates = rng.integers(1, 40, (batch, num_candidates))
     candidates[rng.random((batch, num_candidates)) < 0.15] = 0
     candidates[1, -(num_candidates // 3) :] = 0  # trailing padding
-    return {
-        "visitor_id": rng.integers(1, 10_000, batch).astype("int32"),
-        "history_item_id": history_item.astype("int32"),
-        "history_category_id": np.where(valid, rng.integers(1, 20, (batch, HISTORY)), 0).astype("int32"),
-        "history_action": np.where(valid, rng.integers(1, 4, (batch, HISTORY)), 0).astype("int32"),
-        "history_age_hours": np.where(valid, rng.random((batch, HISTORY)) * 900, 0).astype("float32"),
-        "candidate_item_id": candidates.astype("int32"),
-        "candidate_category_id": rng.integers(1, 20, (batch, num_candidates)).astype("int32"),
-    }
+    return ranker_inputs(rng, history_item, candidates, categories=20, max_age_hours=900)
 
 
 def cached_logits(cached, inputs):
@@ -184,15 +176,8 @@ def test_saved_model_loaded_in_a_fresh_process_gives_the_full_logits(model, tmp_
         f"np.save({str(tmp_path / 'cached.npy')!r}, logits)\n"
     )
     env = {**os.environ, "KERAS_BACKEND": keras.backend.backend(), "PYTHONPATH": str(REPO)}
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     full = model.predict_on_batch(inputs)
     np.testing.assert_allclose(np.load(tmp_path / "cached.npy"), full, rtol=0, atol=ATOL)

@@ -9,21 +9,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from ranker_inputs import ranker_inputs
 
 from app.ranker.loss import WeightedActionCrossEntropy
 from app.ranker.model import PhoenixRanker
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = dict(
-    emb_size=32,
-    num_layers=2,
-    num_query_heads=4,
-    num_key_value_heads=2,
-    key_size=8,
-    visitor_buckets=97,
-    item_buckets=211,
-    category_buckets=31,
-)
+TINY = dict(emb_size=32, num_layers=2, num_query_heads=4, num_key_value_heads=2, key_size=8, visitor_buckets=97,
+            item_buckets=211, category_buckets=31)
 ATOL = 2e-5
 REGULARISERS = dict(dropout_rate=0.3, embedding_dropout=0.2, embedding_l2=0.1)
 
@@ -32,16 +25,8 @@ def random_inputs(rng, batch=3, history=7, candidates=5, history_padding=2):
     """Model inputs with `history_padding` padded events at the front of every history."""
     history_item = rng.integers(1, 500, (batch, history))
     history_item[:, :history_padding] = 0
-    valid = history_item > 0
-    return {
-        "visitor_id": rng.integers(1, 10_000, batch).astype("int32"),
-        "history_item_id": history_item.astype("int32"),
-        "history_category_id": np.where(valid, rng.integers(1, 40, (batch, history)), 0).astype("int32"),
-        "history_action": np.where(valid, rng.integers(1, 4, (batch, history)), 0).astype("int32"),
-        "history_age_hours": np.where(valid, rng.random((batch, history)) * 500, 0).astype("float32"),
-        "candidate_item_id": rng.integers(1, 500, (batch, candidates)).astype("int32"),
-        "candidate_category_id": rng.integers(1, 40, (batch, candidates)).astype("int32"),
-    }
+    candidate_item = rng.integers(1, 500, (batch, candidates))
+    return ranker_inputs(rng, history_item, candidate_item, categories=40, max_age_hours=500)
 
 
 def candidate_slice(inputs, index):

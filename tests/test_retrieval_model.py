@@ -16,6 +16,20 @@ from app.retrieval.model import RetrievalModel
 REPO = Path(__file__).resolve().parents[1]
 
 
+def outputs_in_a_fresh_process(folder, body):
+    """Runs `body` in a new Python process that imported our package and loaded `folder/retrieval.keras` as
+    `model` and `folder/inputs.npz` as `inputs`; returns the `folder/outputs.npz` it saved."""
+    script = (
+        "import os, sys; os.environ['KERAS_BACKEND'] = 'jax'; sys.path.insert(0, sys.argv[1])\n"
+        "import numpy as np, keras\n"
+        "import app.retrieval.model\n"
+        "model = keras.saving.load_model(sys.argv[2] + '/retrieval.keras')\n"
+        "inputs = dict(np.load(sys.argv[2] + '/inputs.npz'))\n" + body
+    )
+    subprocess.run([sys.executable, "-c", script, str(REPO), str(folder)], check=True, timeout=300)
+    return np.load(folder / "outputs.npz")
+
+
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(0)
@@ -106,18 +120,12 @@ def test_keras_file_loads_in_a_fresh_process_with_identical_embeddings(model, tm
     item_id, category_id = np.arange(1, 60, dtype="int32"), np.arange(1, 60, dtype="int32") % 7
     model.save(tmp_path / "retrieval.keras")
     np.savez(tmp_path / "inputs.npz", item_id=item_id, category_id=category_id, **features)
-    script = (
-        "import os, sys; os.environ['KERAS_BACKEND'] = 'jax'; sys.path.insert(0, sys.argv[1])\n"
-        "import numpy as np, keras\n"
-        "import app.retrieval.model\n"
-        "model = keras.saving.load_model(sys.argv[2] + '/retrieval.keras')\n"
+    outputs = outputs_in_a_fresh_process(
+        tmp_path,
         "assert type(model).__name__ == 'RetrievalModel', type(model)\n"
-        "inputs = dict(np.load(sys.argv[2] + '/inputs.npz'))\n"
         "np.savez(sys.argv[2] + '/outputs.npz', users=model.user_embeddings(inputs),\n"
-        "         items=model.item_embeddings(inputs['item_id'], inputs['category_id']))\n"
+        "         items=model.item_embeddings(inputs['item_id'], inputs['category_id']))\n",
     )
-    subprocess.run([sys.executable, "-c", script, str(REPO), str(tmp_path)], check=True, timeout=300)
-    outputs = np.load(tmp_path / "outputs.npz")
     np.testing.assert_array_equal(outputs["users"], model.user_embeddings(features))
     np.testing.assert_array_equal(outputs["items"], model.item_embeddings(item_id, category_id))
 
@@ -252,19 +260,13 @@ def test_session_model_file_loads_in_a_fresh_process(session_model, tmp_path):
     item_id = np.arange(1, 50, dtype="int32")
     session_model.save(tmp_path / "retrieval.keras")
     np.savez(tmp_path / "inputs.npz", item_id=item_id, category_id=0 * item_id, **features)
-    script = (
-        "import os, sys; os.environ['KERAS_BACKEND'] = 'jax'; sys.path.insert(0, sys.argv[1])\n"
-        "import numpy as np, keras\n"
-        "import app.retrieval.model\n"
-        "model = keras.saving.load_model(sys.argv[2] + '/retrieval.keras')\n"
-        "inputs = dict(np.load(sys.argv[2] + '/inputs.npz'))\n"
+    outputs = outputs_in_a_fresh_process(
+        tmp_path,
         "users = {name: inputs[name] for name in app.retrieval.model.USER_FEATURES}\n"
         "sequence = model.sequence_tower().predict_on_batch(users)\n"
         "np.savez(sys.argv[2] + '/outputs.npz', users=model.user_embeddings(inputs), sequence=sequence,\n"
-        "         items=model.item_embeddings(inputs['item_id'], inputs['category_id']))\n"
+        "         items=model.item_embeddings(inputs['item_id'], inputs['category_id']))\n",
     )
-    subprocess.run([sys.executable, "-c", script, str(REPO), str(tmp_path)], check=True, timeout=300)
-    outputs = np.load(tmp_path / "outputs.npz")
     np.testing.assert_array_equal(outputs["users"], session_model.user_embeddings(features))
     np.testing.assert_array_equal(outputs["items"], session_model.item_embeddings(item_id, 0 * item_id))
     np.testing.assert_array_equal(outputs["sequence"], session_model.sequence_tower().predict_on_batch(features))

@@ -76,13 +76,8 @@ def load_data(dataset, data_dir, manual_dir, min_visitor_events, min_item_events
     config = resolve_dataset(dataset, data_dir, manual_dir).split("/", 1)[1]
     try:
         return load_retail_rocket(
-            config=config,
-            data_dir=data_dir,
-            manual_dir=manual_dir,
-            min_visitor_events=min_visitor_events,
-            min_item_events=min_item_events,
-            if_stale=if_stale,
-            engine=data_engine or "memory",
+            config=config, data_dir=data_dir, manual_dir=manual_dir, min_visitor_events=min_visitor_events,
+            min_item_events=min_item_events, if_stale=if_stale, engine=data_engine or "memory",
             beam_options=beam_options,
         )
     except (FileNotFoundError, ValueError) as error:

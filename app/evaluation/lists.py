@@ -107,14 +107,9 @@ def evaluation_lists_for(config, data, splits=("validation", "test")):
     for split in splits:
         build = training_split_lists if split == "train" else evaluation_lists
         try:
-            built = build(
-                getattr(data, split),
-                data.catalog,
-                history_length=config.history_length,
-                list_length=config.eval_list_length,
-                popularity_alpha=config.popularity_alpha,
-                seed=config.seed,
-            )
+            built = build(getattr(data, split), data.catalog, history_length=config.history_length,
+                          list_length=config.eval_list_length, popularity_alpha=config.popularity_alpha,
+                          seed=config.seed)
         except ValueError as error:
             raise UserError(f"Cannot build the {split} lists of {data.name}: {error}") from error
         max_lists = config.eval_max_lists or (TRAINING_LISTS_MAX if split == "train" else 0)

@@ -209,16 +209,9 @@ class PhoenixRanker(keras.Model):
         sequence_positions = SequencePositions(name="sequence_positions", dtype=dtype)
         positions = sequence_positions(history_mask, candidate_mask)  # [B, T]
         decoder_stack = DecoderStack(
-            num_layers=num_layers,
-            num_query_heads=num_query_heads,
-            num_key_value_heads=num_key_value_heads,
-            key_size=key_size,
-            widening_factor=widening_factor,
-            attn_output_multiplier=attn_output_multiplier,
-            logit_cap=logit_cap,
-            dropout_rate=dropout_rate,
-            seed=DECODER_DROPOUT_SEED,
-            name="decoder_stack",
+            num_layers=num_layers, num_query_heads=num_query_heads, num_key_value_heads=num_key_value_heads,
+            key_size=key_size, widening_factor=widening_factor, attn_output_multiplier=attn_output_multiplier,
+            logit_cap=logit_cap, dropout_rate=dropout_rate, seed=DECODER_DROPOUT_SEED, name="decoder_stack",
             dtype=dtype,
         )
         hidden = decoder_stack(tokens, positions, attention_mask)  # [B, T, D]

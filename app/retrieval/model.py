@@ -173,13 +173,8 @@ class RetrievalModel(keras.Model):
         attention_mask = CandidateIsolationMask(name="causal_mask")(history_mask, no_candidates)  # [B, T, T]
         positions = SequencePositions(name="sequence_positions")(history_mask, no_candidates)  # [B, T]
         hidden = DecoderStack(
-            num_layers=num_layers,
-            num_query_heads=num_query_heads,
-            num_key_value_heads=num_key_value_heads,
-            key_size=key_size,
-            widening_factor=widening_factor,
-            logit_cap=logit_cap,
-            dropout_rate=dropout_rate,
+            num_layers=num_layers, num_query_heads=num_query_heads, num_key_value_heads=num_key_value_heads,
+            key_size=key_size, widening_factor=widening_factor, logit_cap=logit_cap, dropout_rate=dropout_rate,
             name="decoder_stack",
         )(tokens, positions, attention_mask)  # [B, T, D]
         hidden = RMSNorm(name="final_norm")(hidden)  # [B, T, D]

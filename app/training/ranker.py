@@ -40,14 +40,9 @@ def training_batches(config, data):
 
     try:
         return training_dataset(
-            data.train,
-            data.catalog,
-            batch_size=config.batch_size,
-            history_length=config.history_length,
-            num_candidates=config.num_candidates,
-            target_window_events=config.target_window_events,
-            popularity_alpha=config.popularity_alpha,
-            same_category_negatives=config.same_category_negatives,
+            data.train, data.catalog, batch_size=config.batch_size, history_length=config.history_length,
+            num_candidates=config.num_candidates, target_window_events=config.target_window_events,
+            popularity_alpha=config.popularity_alpha, same_category_negatives=config.same_category_negatives,
             seed=config.seed,
         )
     except ValueError as error:

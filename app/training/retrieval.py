@@ -215,11 +215,8 @@ def train_retrieval(config, data, output_dir, run_name, data_flags=None, verbose
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         examples = RetrievalExamples(
-            data.train,
-            data.catalog,
-            history_length=config.history_length,
-            negatives_per_example=config.negatives_per_example,
-            popularity_alpha=config.popularity_alpha,
+            data.train, data.catalog, history_length=config.history_length,
+            negatives_per_example=config.negatives_per_example, popularity_alpha=config.popularity_alpha,
             min_history_events=config.min_history_events,
         )
         queries = {

@@ -38,7 +38,6 @@ from app.cli.shared import training_verbosity
 from app.errors import UserError
 from app.evaluation.catalogue_report import catalogue_description
 from app.evaluation.catalogue_report import catalogue_metrics
-from app.evaluation.report import dataset_entry
 from app.evaluation.lists import evaluate_all
 from app.evaluation.lists import evaluation_lists_for
 from app.evaluation.lists import sampled_description
@@ -48,10 +47,13 @@ from app.evaluation.report import write_report
 from app.sessions.benchmark import benchmark_entry
 from app.sessions.benchmark import benchmark_table
 from app.sessions.benchmark import sessions_of_stores
+from app.training.saved_runs import check_retriever_data
+from app.training.saved_runs import chosen_retriever
 from app.training.saved_runs import load_ranker
 from app.training.saved_runs import load_retriever
 from app.training.saved_runs import load_run_report
 from app.training.saved_runs import run_config
+from app.training.saved_runs import run_retriever
 from datasets.retail_rocket.raw_files import RawFileError
 from datasets.retail_rocket.session_files import prefix_cases
 from datasets.retail_rocket.session_files import read_cases
@@ -161,24 +163,6 @@ def check_flags_apply(args, sessions, dataset):
                         "lists are fixed. Use --protocol catalogue or both.")
 
 
-def check_same_data(retriever_path, data):
-    """Refuses a retriever whose run report names other data than `data` (its catalogue would not be ours)."""
-    report = load_run_report(retriever_path)
-    if report is None or "dataset" not in report:
-        logger.warning("No run report beside %s: cannot check that it was trained on %s.", retriever_path, data.name)
-        return
-
-    def identity(entry):
-        statistics = entry.get("statistics") or {}
-        return entry.get("name"), statistics.get("source_files"), statistics.get("events_per_split")
-
-    theirs, ours = identity(report["dataset"]), identity(dataset_entry(data))
-    if theirs != ours:
-        raise UserError(f"--retriever {retriever_path} was trained on other data ({theirs[0]}, events per split "
-                        f"{theirs[2]}) than the ranker's ({ours[0]}, {ours[2]}). Train a retriever with the ranker's "
-                        "data flags: python -m app.fit --model retrieval ...")
-
-
 def reported_entries(report, protocol, description):
     """The run report's `{split: M}` of `protocol`, when it was scored as `description` says (else `{}`)."""
     metrics = (report or {}).get("metrics", {})
@@ -249,19 +233,6 @@ def check_request(args):
                         "for the catalogue tables: pass one.")
 
 
-def run_retriever(model_path):
-    """The run's own stage 1: `<run>.retrieval.keras` beside `<run>.keras`."""
-    return Path(model_path).with_suffix(".retrieval.keras")
-
-
-def default_retriever(args):
-    """`--retriever`, or the run's own retriever when there is one and `--exhaustive` is not asked."""
-    if args.retriever:
-        return Path(args.retriever)
-    beside = run_retriever(args.model)
-    return beside if beside.is_file() and not args.exhaustive else None
-
-
 @exits_cleanly_on_user_error
 def main(argv=None):
     args = build_parser().parse_args(argv)
@@ -279,14 +250,14 @@ def main(argv=None):
     if sessions:
         return session_benchmark(args, report, config, model, flags)
     protocols = PROTOCOLS if args.protocol in (None, "both") else (args.protocol,)
-    retriever_path = default_retriever(args) if "catalogue" in protocols else None
+    retriever_path = chosen_retriever(args.model, args.retriever, args.exhaustive) if "catalogue" in protocols else None
     retriever = load_retriever(retriever_path) if retriever_path else None
     data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
     splits = ("validation", "test") if args.split == "both" else (args.split,)
     metrics, described = {}, {}
     if "catalogue" in protocols:
         if retriever_path:
-            check_same_data(retriever_path, data)
+            check_retriever_data(retriever_path, data)
         metrics["catalogue"] = catalogue_metrics(model, config, data, splits, retriever, retrieved, args.exhaustive,
                                                  max_visitors, peers, window_hours, training_verbosity())
         described["catalogue"] = catalogue_description(data.catalog.num_items, retriever, retrieved, args.exhaustive,

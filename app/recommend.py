@@ -1,12 +1,14 @@
-"""`python -m app.recommend RANKER.keras [--retriever RETRIEVER.keras] --visitor ID`: rank items for one visitor.
+"""`python -m app.recommend RUN.keras --visitor ID`: rank items for one visitor.
 
 The visitor's history is their latest events in the dataset (all splits), aged
-from their last event. With `--retriever`, the two stages: the retrieval model
+from their last event. Where the run has a retriever (`<run>.retrieval.keras`
+beside the ranker, or `--retriever FILE`), the two stages: the retrieval model
 picks `--retrieved` items (the config's, 200 by default) of the catalogue, the
-visitor's own history items are added, and the ranker orders them. Without it,
-the ranker scores every item of the catalogue (or the ids of `--candidates
-FILE`). Either way the ranker encodes the history once (`app.ranker.cached_ranker`)
-and scores each candidate against it, which candidate isolation makes exact.
+visitor's own history items are added, and the ranker orders them. Without one,
+or with `--exhaustive`, the ranker scores every item of the catalogue (or the ids
+of `--candidates FILE`). Either way the ranker encodes the history once
+(`app.ranker.cached_ranker`) and scores each candidate against it, which
+candidate isolation makes exact.
 """
 
 import app.cli.environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
@@ -25,6 +27,8 @@ from app.cli.shared import add_rebuild_flag
 from app.cli.shared import exits_cleanly_on_user_error
 from app.cli.shared import setup_logging
 from app.errors import UserError
+from app.training.saved_runs import check_retriever_data
+from app.training.saved_runs import chosen_retriever
 from app.training.saved_runs import load_ranker
 from app.training.saved_runs import load_retriever
 from app.training.saved_runs import load_run_report
@@ -44,7 +48,11 @@ def build_parser():
         "--retriever",
         default=None,
         help="a retrieval .keras file (app.fit --model retrieval): rank its shortlist plus the visitor's history "
-        "items instead of the whole catalogue",
+        "items instead of the whole catalogue (default: the run's own <run>.retrieval.keras, when there is one)",
+    )
+    parser.add_argument(
+        "--exhaustive", action="store_true",
+        help="rank every catalogue item with the ranker alone, even where the run has a retriever",
     )
     parser.add_argument(
         "--retrieved",
@@ -104,13 +112,17 @@ def main(argv=None):
     for flag in ("top", "chunk_size", "retrieved"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UserError(f"--{flag} must be at least 1. Received: --{flag} {getattr(args, flag)}")
-    if args.retriever and args.candidates:
-        raise UserError("Give --retriever or --candidates, not both: each chooses the candidates.")
+    chosen = [flag for flag in ("retriever", "candidates", "exhaustive") if getattr(args, flag)]
+    if len(chosen) > 1:
+        raise UserError(f"{' and '.join('--' + flag for flag in chosen)} each choose the candidates: give one.")
     report = load_run_report(args.model)
     config = run_config(report)
     ranker = load_ranker(args.model)
-    retriever = load_retriever(args.retriever) if args.retriever else None
+    retriever_path = chosen_retriever(args.model, args.retriever, ranker_alone=bool(args.candidates or args.exhaustive))
+    retriever = load_retriever(retriever_path) if retriever_path else None
     data = load_data(**merged_data_flags(args, report), if_stale="rebuild" if args.rebuild_data else "error")
+    if retriever_path:
+        check_retriever_data(retriever_path, data)
     history = visitor_history(data, args.visitor, config.history_length)
     retrieved = config.retrieved if args.retrieved is None else args.retrieved
     catalogue = CatalogueRanker(ranker, data.catalog, config.action_weights, retriever, retrieved, args.chunk_size)
@@ -129,7 +141,10 @@ def main(argv=None):
         }
         for i, category in zip(top, categories)
     ]
-    stage = f"two-stage: {retrieved} retrieved + history" if retriever else "exhaustive"
+    if retriever:
+        stage = f"two-stage: {retrieved} retrieved + history"
+    else:
+        stage = f"the candidates of {args.candidates}" if args.candidates else "exhaustive"
     if args.json:
         print(json.dumps({"visitor_id": args.visitor, "candidates": scored, "stage": stage, "top": rows}, indent=2))
         return

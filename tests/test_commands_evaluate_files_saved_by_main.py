@@ -88,3 +88,27 @@ def test_a_retriever_trained_on_other_data_is_refused(tmp_path, synthetic_data_d
             "--protocol", "catalogue", "--retriever", models / "retriever.keras", "--max_visitors", "20"]
     line = one_line_exit(evaluate.main, argv, capsys)
     assert "was trained on other data" in line and "Train a retriever with the ranker's data flags" in line
+
+
+@pytest.mark.slow
+def test_app_recommend_finds_the_runs_retriever(tmp_path, synthetic_data_dir, retail_rocket_synthetic):
+    models = tmp_path / "models"
+    shutil.copytree(SAVED, models)
+    data_flags = ["--dataset", "retail_rocket/synthetic", "--data_dir", synthetic_data_dir]
+    visitor = retail_rocket_synthetic.test.visitor_id[0]
+
+    def recommend(*flags):
+        result = run_module("app.recommend", models / "ranker.keras", "--visitor", visitor, "--json", *data_flags,
+                            *flags)
+        return json.loads(result.stdout)
+
+    named = recommend("--retriever", models / "retriever.keras")
+    assert recommend()["stage"] == "exhaustive"  # no retriever beside the ranker yet
+    for suffix in (".keras", ".json"):
+        shutil.copy(models / f"retriever{suffix}", models / f"ranker.retrieval{suffix}")
+    found = recommend()
+    assert found == named and found["stage"].startswith("two-stage: 200 retrieved")
+    assert found["candidates"] < retail_rocket_synthetic.catalog.num_items
+    alone = recommend("--exhaustive")
+    assert alone["stage"] == "exhaustive" and alone["candidates"] == retail_rocket_synthetic.catalog.num_items
+

@@ -192,6 +192,14 @@ def test_fit_refuses_unknown_configs_fields_and_flags_that_do_not_apply(argv, me
     assert message in one_line_exit(fit.main, argv, capsys)
 
 
+def test_recommend_takes_one_choice_of_candidates(tmp_path, capsys):
+    from app import recommend
+
+    argv = [tmp_path / "run.keras", "--visitor", "1", "--exhaustive", "--candidates", tmp_path / "ids.txt"]
+    assert one_line_exit(recommend.main, argv, capsys) == (
+        "error: --candidates and --exhaustive each choose the candidates: give one.")
+
+
 def test_files_that_are_not_rankers_of_this_project_are_one_line(tmp_path, capsys):
     from app import evaluate
     from app import recommend

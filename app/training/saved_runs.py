@@ -11,6 +11,7 @@ import app.ranker.model  # noqa: F401  (registers the ranker, its layers, loss a
 from app.config.ranker import TrainConfig
 from app.errors import ConfigError
 from app.errors import UserError
+from app.evaluation.report import dataset_entry
 from app.retrieval.model import ITEM_FEATURES, USER_FEATURES
 from layers.registration import PACKAGE
 
@@ -121,3 +122,34 @@ def run_config(report):
     except (ConfigError, KeyError) as error:
         raise UserError(f"The run report has an unreadable config: {error}") from error
 
+
+def run_retriever(model_path):
+    """The run's own stage 1: `<run>.retrieval.keras` beside `<run>.keras`."""
+    return Path(model_path).with_suffix(".retrieval.keras")
+
+
+def chosen_retriever(model_path, retriever=None, ranker_alone=False):
+    """The retriever a command uses: `retriever` when given, else the run's own one when there is one and the
+    ranker is not asked to rank alone (`ranker_alone`); None for the ranker alone."""
+    if retriever:
+        return Path(retriever)
+    beside = run_retriever(model_path)
+    return beside if beside.is_file() and not ranker_alone else None
+
+
+def check_retriever_data(retriever_path, data):
+    """Refuses a retriever whose run report names other data than `data` (its catalogue would not be ours)."""
+    report = load_run_report(retriever_path)
+    if report is None or "dataset" not in report:
+        logger.warning("No run report beside %s: cannot check that it was trained on %s.", retriever_path, data.name)
+        return
+
+    def identity(entry):
+        statistics = entry.get("statistics") or {}
+        return entry.get("name"), statistics.get("source_files"), statistics.get("events_per_split")
+
+    theirs, ours = identity(report["dataset"]), identity(dataset_entry(data))
+    if theirs != ours:
+        raise UserError(f"The retriever {retriever_path} was trained on other data ({theirs[0]}, events per split "
+                        f"{theirs[2]}) than the ranker's ({ours[0]}, {ours[2]}). Train a retriever with the ranker's "
+                        "data flags: python -m app.fit --model retrieval ...")

@@ -1,0 +1,96 @@
+"""The ranker's shortlist on visitor data: the union of several generators' top items, and beside every candidate
+each generator's score and rank, the features a ranker trained on its real lists reads."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Shortlists:
+    """The shortlists of `V` visitors, `M` slots each, and every generator's view of each candidate.
+
+    Attributes:
+        generators: the `G` generator names, in feature order.
+        item_id: int32 `[V, M]`, the candidates (0 = padding, at the end of a row).
+        scores: float32 `[V, M, G]`, generator g's score of the candidate; 0 where absent.
+        log_ranks: float32 `[V, M, G]`, log of the candidate's rank in generator g's order of the whole catalogue
+            (1 = its best item; ties share the best rank); 0 where absent.
+        present: bool `[V, M, G]`, whether generator g scores the candidate above 0. An absent feature is not a
+            zero score: the ranker is given this mask to learn a value of its own for it.
+    """
+
+    generators: tuple
+    item_id: np.ndarray
+    scores: np.ndarray
+    log_ranks: np.ndarray
+    present: np.ndarray
+
+    def reach(self, relevant_item_id):
+        """The share of visitors with a relevant item whose shortlist holds at least one of them.
+
+        Args:
+            relevant_item_id: int `[V, R]`, each visitor's relevant items (0 = padding).
+
+        Returns:
+            `(share, visitors)`: the share (None without any visitor) and how many visitors had a relevant item.
+        """
+        relevant_item_id = np.asarray(relevant_item_id)
+        has_relevant = (relevant_item_id > 0).any(axis=1)  # [V]
+        found = (relevant_item_id[:, :, None] == self.item_id[:, None, :]) & (relevant_item_id[:, :, None] > 0)
+        hits = found.any(axis=(1, 2)) & has_relevant  # [V]
+        visitors = int(has_relevant.sum())
+        return (float(hits.sum() / visitors) if visitors else None), visitors
+
+
+def union_shortlists(score_tables, catalog, top):
+    """The union of each generator's `top[name]` best items, deduplicated, with every generator's features.
+
+    A generator proposes only items it scores above 0 (own items propose the history alone); ties are broken by
+    catalogue order, so the same scores give the same shortlists. Candidates come in the order of `top`: the first
+    generator's items by its rank, then the next generator's items not already in, and so on.
+
+    Args:
+        score_tables: `{name: float [V, I]}`, each generator's scores of every item of `catalog.item_id`.
+        catalog: the `ItemCatalog` the tables' item axis follows.
+        top: `{name: k}`, how many of the best items of each of these generators enter the shortlist; every
+            generator of `score_tables` gives features, whether or not it proposes candidates.
+
+    Returns:
+        `Shortlists` with `M = sum(top.values())` slots per visitor.
+    """
+    unknown = sorted(set(top) - set(score_tables))
+    if unknown:
+        raise ValueError(f"`top` names generators without scores: {unknown}. Expected some of {list(score_tables)}.")
+    generators = tuple(score_tables)
+    tables = np.stack([np.asarray(score_tables[name], np.float32) for name in generators])  # [G, V, I]
+    num_visitors, num_items = tables.shape[1:]
+    if num_items != catalog.num_items:
+        raise ValueError(f"Score tables have {num_items} items; the catalogue has {catalog.num_items}.")
+    size = sum(top.values())
+    slots = np.zeros((num_visitors, size), dtype=np.int64)  # [V, M] catalogue positions
+    filled = np.zeros((num_visitors, size), dtype=bool)  # [V, M]
+    ranks = np.ones((num_visitors, size, len(generators)), dtype=np.int64)  # [V, M, G]
+    for row in range(num_visitors):
+        orders = [np.argsort(-table[row], kind="stable") for table in tables]  # G x [I], best first
+        proposed = []
+        for name, k in top.items():
+            g = generators.index(name)
+            best = orders[g][:k]
+            proposed.append(best[tables[g, row, best] > 0])
+        proposed = np.concatenate(proposed)
+        _, first = np.unique(proposed, return_index=True)
+        unique = proposed[np.sort(first)]  # first proposals first
+        slots[row, : unique.size], filled[row, : unique.size] = unique, True
+        for g, order in enumerate(orders):
+            negated = -tables[g, row, order]  # [I], ascending
+            ranks[row, :, g] = 1 + np.searchsorted(negated, -tables[g, row, slots[row]], side="left")
+    scores = np.stack([np.take_along_axis(table, slots, axis=1) for table in tables], axis=-1)  # [V, M, G]
+    present = (scores > 0) & filled[:, :, None]  # [V, M, G]
+    return Shortlists(
+        generators=generators,
+        item_id=np.where(filled, catalog.item_id[slots], 0).astype(np.int32),
+        scores=np.where(present, scores, 0.0).astype(np.float32),
+        log_ranks=np.where(present, np.log(ranks), 0.0).astype(np.float32),
+        present=present,
+    )

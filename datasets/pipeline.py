@@ -1,9 +1,7 @@
 """The input pipeline's public entry points: endless training batches and fixed evaluation lists."""
 
-import dataclasses
-
 from datasets.evaluation_lists import EvaluationLists
-from datasets.retail_rocket.preprocess import per_visitor_split_sizes
+from datasets.held_out import held_out_split
 from datasets.training_examples import DEFAULT_POPULARITY_ALPHA, TrainingExamples
 
 __all__ = ["EvaluationLists", "TrainingExamples", "evaluation_lists", "training_dataset", "training_split_lists"]
@@ -42,6 +40,5 @@ def training_split_lists(
     train event gives no list). The model has trained on these events, so its figures here against the validation
     lists' show how much it memorises.
     """
-    _, _, held_out = per_visitor_split_sizes(train_store.own_event_counts)  # [V]
-    held = dataclasses.replace(train_store, context_end=train_store.record_end - train_store.record_start - held_out)
-    return evaluation_lists(held, catalog, history_length, list_length, popularity_alpha, seed)
+    held_out = held_out_split(train_store).held_out
+    return evaluation_lists(held_out, catalog, history_length, list_length, popularity_alpha, seed)

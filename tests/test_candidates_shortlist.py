@@ -1,10 +1,11 @@
 """The union shortlist: order, deduplication, padding, every generator's score and rank, absent features, reach."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from app.candidates.shortlist import union_shortlists
-from datasets.event_store import ItemCatalog
+from app.candidates.shortlist import target_action_labels, union_shortlists
+from datasets.event_store import EventStore, ItemCatalog
 
 CATALOG = ItemCatalog(item_id=[10, 20, 30, 40, 50, 60], category_id=np.zeros(6), action_counts=np.ones((6, 3)))
 
@@ -68,3 +69,26 @@ def test_refusals():
         union_shortlists(tables(), CATALOG, {"retrieval": 5})
     with pytest.raises(ValueError, match="Score tables have 5 items; the catalogue has 6"):
         union_shortlists({"own": np.ones((1, 5))}, CATALOG, {"own": 2})
+
+
+def test_candidate_features_are_log_scores_log_ranks_and_presence():
+    shortlists = union_shortlists(tables(), CATALOG, {"own": 3, "co_visited": 3, "popular": 2})
+    features = shortlists.candidate_features()
+    assert features.shape == (2, 8, 9) and features.dtype == np.float32
+    np.testing.assert_allclose(features[..., :3], np.log1p(shortlists.scores))
+    np.testing.assert_array_equal(features[..., 3:6], shortlists.log_ranks)
+    np.testing.assert_array_equal(features[..., 6:], shortlists.present)
+
+
+def test_labels_are_the_target_windows_actions_per_candidate():
+    rows = [(7, 20, 1, 0), (7, 20, 3, 1), (7, 30, 2, 2), (9, 10, 1, 0), (9, 60, 1, 1)]  # visitor, item, action, hour
+    frame = pd.DataFrame(rows, columns=["visitor_id", "item_id", "action", "hour"])
+    frame = frame.assign(category_id=1, parent_category_id=0, timestamp_ms=frame["hour"] * 3_600_000, split="test")
+    store = EventStore.from_frame(frame, "test")
+    labels = target_action_labels(store, [9, 7], [[60, 20, 0], [20, 30, 40]])
+    # (transaction, addtocart, view): visitor 9 viewed 60 (its 20 is visitor 7's); visitor 7 viewed and bought 20
+    # and carted 30; padding and untouched items are all 0.
+    np.testing.assert_array_equal(labels, [[[0, 0, 1], [0, 0, 0], [0, 0, 0]],
+                                           [[1, 0, 1], [0, 1, 0], [0, 0, 0]]])
+    with pytest.raises(ValueError, match="Every visitor id must have a record"):
+        target_action_labels(store, [8], [[20]])

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from datasets.actions import NUM_ACTIONS, label_column
+
 
 @dataclass(frozen=True)
 class Shortlists:
@@ -25,6 +27,12 @@ class Shortlists:
     scores: np.ndarray
     log_ranks: np.ndarray
     present: np.ndarray
+
+    def candidate_features(self):
+        """float32 `[V, M, 3G]`, the ranker's outside features: per generator log(1 + score), log rank and
+        presence (1 where the generator scores the candidate; where it is 0 the ranker's projection of the presence
+        is the learned value of an absent feature)."""
+        return np.concatenate([np.log1p(self.scores), self.log_ranks, self.present.astype(np.float32)], axis=-1)
 
     def reach(self, relevant_item_id):
         """The share of visitors with a relevant item whose shortlist holds at least one of them.
@@ -94,3 +102,28 @@ def union_shortlists(score_tables, catalog, top):
         log_ranks=np.where(present, np.log(ranks), 0.0).astype(np.float32),
         present=present,
     )
+
+
+def target_action_labels(store, visitor_id, item_id):
+    """float32 `[V, M, A]`: 1 where visitor `visitor_id[v]` did action a (transaction, addtocart, view) on item
+    `item_id[v, m]` among the own events of `store` (its target window), as the sampled lists label positives.
+
+    Args:
+        store: the `EventStore` of the target events (a validation store, or `held_out_split(...).held_out`).
+        visitor_id: int `[V]` visitor ids, each with a record in `store`.
+        item_id: int `[V, M]` candidates (0 = padding, never labelled).
+    """
+    visitor_id, item_id = np.asarray(visitor_id, np.int64), np.asarray(item_id, np.int64)
+    record = np.searchsorted(store.visitor_id, visitor_id)  # [V]
+    if np.any(record >= store.num_visitors) or np.any(store.visitor_id[record] != visitor_id):
+        raise ValueError("Every visitor id must have a record in `store`.")
+    events, _ = store.own_event_index(record)  # [N], grouped in `visitor_id` order
+    rows = np.repeat(np.arange(len(record)), store.own_event_counts[record])  # [N] row of each event
+    keys = rows * 2**32 + store.item_id[events]  # [N] one key per (row, item)
+    wanted = np.arange(len(record))[:, None] * 2**32 + item_id  # [V, M]
+    bits = np.zeros(wanted.shape, dtype=np.int64)  # [V, M]
+    for action in np.unique(store.action[events]):
+        with_action = np.unique(keys[store.action[events] == action])  # sorted
+        done = np.isin(wanted, with_action) & (item_id > 0)  # [V, M]
+        bits |= done.astype(np.int64) << label_column(action)
+    return ((bits[:, :, None] >> np.arange(NUM_ACTIONS)) & 1).astype(np.float32)

@@ -36,6 +36,7 @@ from app.cli.shared import exits_cleanly_on_user_error
 from app.cli.shared import setup_logging
 from app.cli.shared import training_verbosity
 from app.errors import UserError
+from app.evaluation.catalogue_report import PEER_NAMES
 from app.evaluation.catalogue_report import catalogue_description
 from app.evaluation.catalogue_report import catalogue_metrics
 from app.evaluation.lists import evaluate_all
@@ -104,8 +105,8 @@ def build_parser():
     )
     parser.add_argument(
         "--peers", default=None,
-        help="catalogue protocol: the candidate generators reported beside the baselines, comma-separated, or "
-        f"'none' (default: {','.join(GENERATOR_NAMES)})",
+        help="catalogue protocol: the peers reported beside the baselines, comma-separated, of "
+        f"{','.join(PEER_NAMES)}, or 'none' (default: the candidate generators, {','.join(GENERATOR_NAMES)})",
     )
     parser.add_argument(
         "--co_visitation_window_hours", type=float, default=None,
@@ -133,10 +134,10 @@ def requested_peers(args):
         names = GENERATOR_NAMES
     else:
         names = () if args.peers == "none" else tuple(name.strip() for name in args.peers.split(",") if name.strip())
-    unknown = [name for name in names if name not in GENERATOR_NAMES]
+    unknown = [name for name in names if name not in PEER_NAMES]
     if unknown:
-        raise UserError(f"--peers: unknown candidate generator(s) {', '.join(unknown)}. Expected a comma-separated "
-                        f"list of {', '.join(GENERATOR_NAMES)}, or none.")
+        raise UserError(f"--peers: unknown peer(s) {', '.join(unknown)}. Expected a comma-separated list of "
+                        f"{', '.join(PEER_NAMES)}, or none.")
     window = DEFAULT_WINDOW_HOURS if args.co_visitation_window_hours is None else args.co_visitation_window_hours
     if not window > 0:
         raise UserError(f"--co_visitation_window_hours must be positive. Received: {window}")

@@ -139,7 +139,7 @@ def test_evaluate_refuses_another_kind_of_model_before_loading_data(tmp_path, ca
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--peers", "co_visitation,nearest"], "--peers: unknown candidate generator(s) nearest. Expected"),
+    (["--peers", "co_visitation,nearest"], "--peers: unknown peer(s) nearest. Expected"),
     (["--co_visitation_window_hours", "0"], "--co_visitation_window_hours must be positive. Received: 0.0"),
     (["--exhaustive", "--retriever", "r.keras"], "two models for the catalogue tables: pass one"),
     (["--protocol", "sampled", "--exhaustive"], "--exhaustive apply to the catalogue protocol: the sampled lists"),

@@ -40,3 +40,15 @@ def test_a_split_without_visitors_is_one_clear_error(retail_rocket_synthetic):
     with pytest.raises(UserError, match="Cannot score the validation split of retail_rocket/synthetic on the "
                                         "catalogue protocol: .*loosen them or add events"):
         catalogue_metrics(None, CONFIG, data, ["validation"])
+
+
+def test_the_boosted_reranker_is_a_peer_on_request(retail_rocket_synthetic):
+    data = retail_rocket_synthetic
+    default = catalogue_metrics(None, CONFIG, data, ["validation"], max_visitors=20)["validation"]
+    asked = catalogue_metrics(None, CONFIG, data, ["validation"], max_visitors=20,
+                              peers=("own_items_recency", "boosted_reranker"))["validation"]
+    assert "boosted_reranker" not in default["baselines"]
+    assert list(asked["baselines"]) == ["random", "popularity", "history_recency", "own_items_recency",
+                                        "boosted_reranker"]
+    assert asked["baselines"]["boosted_reranker"]["lists"] == 20
+    assert asked["baselines"]["own_items_recency"] == default["baselines"]["own_items_recency"]

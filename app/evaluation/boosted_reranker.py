@@ -1,5 +1,8 @@
 """A gradient-boosted reranker of the union shortlist: the strong simple peer a neural ranker must beat."""
 
+import logging
+import time
+
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -12,6 +15,8 @@ from app.evaluation.catalogue import catalogue_queries
 from datasets.actions import DEFAULT_LOSS_WEIGHTS
 from datasets.event_store import ItemCatalog
 from datasets.held_out import held_out_split
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TOP = {"own_items": 50, "co_visitation": 100, "category_popularity": 100, "popularity": 20}
 """How many of each generator's best items enter the shortlist (own items, then co-visited, category, popular)."""
@@ -58,24 +63,33 @@ class BoostedReranker:
         self.classifier = None
 
     def fit(self, store):
-        """Learns from `store` (the training split's `EventStore`); returns `self`."""
+        """Learns from `store` (the training split's `EventStore`); returns `self`. Logs the held-out lists: how
+        many, how many hold a positive (the shortlist's reach on them) and how many filled slots they average."""
+        started = time.perf_counter()
         split = held_out_split(store)
         earlier_catalog = ItemCatalog.from_store(split.earlier)
         generators = {name: g.fit(split.earlier) for name, g in shortlist_generators(earlier_catalog).items()}
         queries = catalogue_queries(split.held_out, self.history_length)
         features, labels, weights = [], [], []
+        lists_with_positive = 0
         for start in range(0, queries.num_visitors, self.batch_size):
             chunk = queries.select(np.arange(start, min(start + self.batch_size, queries.num_visitors)))
             shortlists = self._shortlists(generators, earlier_catalog, chunk.features)
             actions = target_action_labels(split.held_out, chunk.features["visitor_id"], shortlists.item_id)
             filled = shortlists.item_id > 0  # [V, M]
+            lists_with_positive += int(np.count_nonzero(actions.max(axis=(1, 2))))
             features.append(shortlists.candidate_features()[filled])  # [n, 3G]
             strongest = (actions * self.action_weights).max(axis=-1)[filled]  # [n]
             labels.append(strongest > 0)
             weights.append(np.where(strongest > 0, strongest, 1.0))
+        lists = max(queries.num_visitors, 1)
         self.classifier = HistGradientBoostingClassifier(random_state=self.seed)
         self.classifier.fit(np.concatenate(features), np.concatenate(labels), sample_weight=np.concatenate(weights))
         self.generators = {name: g.fit(store) for name, g in shortlist_generators(self.catalog).items()}
+        logger.info("Boosted reranker fitted in %.1f s on %d held-out lists: %d (%.1f%%) hold a positive in their "
+                    "shortlist, %.1f candidates per list.", time.perf_counter() - started, queries.num_visitors,
+                    lists_with_positive, 100 * lists_with_positive / lists,
+                    sum(len(chunk) for chunk in labels) / lists)
         return self
 
     def score(self, features):

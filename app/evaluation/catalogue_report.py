@@ -16,11 +16,18 @@ from app.candidates.history import catalogue_slots
 from app.candidates.peers import GENERATOR_NAMES
 from app.candidates.peers import fitted_generators
 from app.errors import UserError
+from app.evaluation.boosted_reranker import BoostedReranker
 from app.evaluation.catalogue import catalogue_queries
 from app.evaluation.catalogue import evaluate_catalogue
 from app.two_stage.catalogue_ranker import CatalogueRanker
 
 logger = logging.getLogger(__name__)
+
+BOOSTED_RERANKER = "boosted_reranker"
+PEER_NAMES = (*GENERATOR_NAMES, BOOSTED_RERANKER)
+"""Every peer a catalogue table can hold: the candidate generators (the default peers) and, on request, the
+gradient-boosted reranker of their union shortlist (`app.evaluation.boosted_reranker`, learned from held-out train
+lists: seconds to a minute on the real slice)."""
 
 NO_MODEL_NOTE = ("no model row: the ranker alone is ranked over the whole catalogue only on request (--exhaustive), "
                  "and two stages need a retriever")
@@ -55,7 +62,7 @@ def catalogue_metrics(ranker, config, data, splits, retriever=None, retrieved=No
         retrieved: items the retriever passes on (default: `config.retrieved`).
         exhaustive: without a retriever, rank every catalogue item with the ranker alone (else no model row).
         max_visitors: > 0 scores a fixed hashed subset of this many visitors per split.
-        peers: the generator names reported beside the baselines.
+        peers: the names of `PEER_NAMES` reported beside the baselines.
         window_hours: the co-visitation generators' window.
         verbose: Keras' `verbose` for the progress bar over each split's visitors.
     """
@@ -71,9 +78,14 @@ def catalogue_metrics(ranker, config, data, splits, retriever=None, retrieved=No
         items = retriever.item_embeddings(data.catalog.item_id, data.catalog.category_id)  # [I, D]
         others["retrieval"] = lambda features: retriever.user_embeddings(features) @ items.T  # [n, I]
     started = time.perf_counter()
-    generators = fitted_generators(data.train, data.catalog, config.action_weights, peers, window_hours)
-    logger.info("Candidate generators fitted on the training split in %.1f s.", time.perf_counter() - started)
-    others.update({name: generator.score for name, generator in generators.items()})
+    generator_names = [name for name in peers if name != BOOSTED_RERANKER]
+    generators = fitted_generators(data.train, data.catalog, config.action_weights, generator_names, window_hours)
+    if BOOSTED_RERANKER in peers:
+        generators[BOOSTED_RERANKER] = BoostedReranker(data.catalog, config.history_length,
+                                                       action_weights=config.action_weights,
+                                                       seed=config.seed).fit(data.train)
+    logger.info("Peers fitted on the training split in %.1f s.", time.perf_counter() - started)
+    others.update({name: generators[name].score for name in peers})
     metrics = {}
     for split in splits:
         try:

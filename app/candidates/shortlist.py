@@ -5,7 +5,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datasets.actions import NUM_ACTIONS, label_column
+from app.candidates.category_popularity import CategoryPopularity
+from app.candidates.co_visitation import CoVisitation
+from app.candidates.own_items import OwnItems
+from app.candidates.popularity import Popularity
+from datasets.actions import DEFAULT_LOSS_WEIGHTS, NUM_ACTIONS, label_column
+
+DEFAULT_TOP = {"own_items": 50, "co_visitation": 100, "category_popularity": 100, "popularity": 20}
+"""How many of each generator's best items enter the shortlist (own items, then co-visited, category, popular)."""
+
+SHORTLIST_GENERATORS = tuple(DEFAULT_TOP)
+"""The generators whose union is the shortlist, in feature order."""
+
+NUM_SHORTLIST_FEATURES = 3 * len(SHORTLIST_GENERATORS)
+"""Width of `Shortlists.candidate_features()` for the shortlist generators: a ranker's `num_candidate_features`."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,51 @@ def union_shortlists(score_tables, catalog, top):
         log_ranks=np.where(present, np.log(ranks), 0.0).astype(np.float32),
         present=present,
     )
+
+
+def shortlist_generators(catalog, action_weights=DEFAULT_LOSS_WEIGHTS):
+    """The generators whose union is the shortlist, unfitted, in `SHORTLIST_GENERATORS` order."""
+    return {
+        "own_items": OwnItems(catalog, action_weights),
+        "co_visitation": CoVisitation(catalog, action_weights=action_weights),
+        "category_popularity": CategoryPopularity(catalog, action_weights),
+        "popularity": Popularity(catalog, action_weights),
+    }
+
+
+class UnionShortlister:
+    """The shortlist generators fitted on one store, giving visitors their union shortlists over one catalogue.
+
+    Args:
+        catalog: the `ItemCatalog` of the store the generators are fitted on (the items they may propose).
+        top: `{generator: k}`, see `DEFAULT_TOP`.
+        action_weights: the generators' action weights.
+    """
+
+    def __init__(self, catalog, top=None, action_weights=DEFAULT_LOSS_WEIGHTS):
+        self.catalog = catalog
+        self.top = dict(DEFAULT_TOP if top is None else top)
+        self.generators = shortlist_generators(catalog, action_weights)
+        self.fitted = False
+
+    @property
+    def size(self):
+        """Slots of a shortlist, `M`."""
+        return sum(self.top.values())
+
+    def fit(self, store):
+        """Fits every generator on `store` (an `EventStore`); returns `self`."""
+        for generator in self.generators.values():
+            generator.fit(store)
+        self.fitted = True
+        return self
+
+    def shortlists(self, features):
+        """The `Shortlists` of a batch of visitors, from their model features (`visitor_id [V]`, `history_*`)."""
+        if not self.fitted:
+            raise ValueError("UnionShortlister must be fitted (`fit(store)`) before it shortlists.")
+        tables = {name: generator.score(features) for name, generator in self.generators.items()}
+        return union_shortlists(tables, self.catalog, self.top)
 
 
 def target_action_labels(store, visitor_id, item_id):

@@ -28,6 +28,8 @@ CATALOGUE_METRIC_KEYS = (*RANK_METRIC_KEYS, "lists")
 
 logger = logging.getLogger(__name__)
 
+BASELINE_NAMES = ("random", "popularity", "history_recency")
+
 UNRANKED = -1e30
 """The score of a relevant item outside the catalogue: below every scorer's scores."""
 
@@ -61,7 +63,7 @@ def relevance_columns(queries, catalog):
 
 
 def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chunk_size=32, other_scorers=None,
-                       verbose=0):
+                       verbose=0, baselines=True):
     """`{"model": R, "baselines": {"random", "popularity", "history_recency", ...}}` on the catalogue protocol.
 
     `"model"` is `None` when `model_scores` is (the baselines alone). Logs the seconds each scorer took (its scores and their ranks), and shows a progress bar with `verbose`.
@@ -77,12 +79,14 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
         other_scorers: `{name: f(features) -> [n, I]}` reported beside the baselines (e.g. the retrieval
             model alone, the candidate generators).
         verbose: Keras' `verbose` for the progress bar over the visitors (0: none, 2: one line at the end).
+        baselines: False leaves out random, popularity and history_recency (a model's figures alone, e.g. after
+            every epoch).
     """
     popularity = action_weighted_popularity(catalog.action_counts, action_weights).astype(np.float32)  # [I]
     history_recency = OwnItems(catalog, action_weights)  # `history_recency_scores` of every item, without [n, I, S]
     other_scorers = other_scorers or {}
     names = ["model"] if model_scores is not None else []
-    names += ["random", "popularity", "history_recency", *other_scorers]
+    names += [*(BASELINE_NAMES if baselines else ()), *other_scorers]
     cards = {name: RankScorecard() for name in names}
     seconds = dict.fromkeys(cards, 0.0)
     tie_breaks = TieBreaks()
@@ -100,6 +104,7 @@ def evaluate_catalogue(model_scores, queries, catalog, action_weights, seed, chu
             "history_recency": history_recency.score,
             **other_scorers,
         }
+        scorers = {name: scorers[name] for name in names}
         ties = tie_breaks.draw(graded.shape)
         for name, score in scorers.items():
             began = time.perf_counter()

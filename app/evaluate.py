@@ -128,10 +128,11 @@ CATALOGUE_FLAGS = ("exhaustive", "retriever", "retrieved", "max_visitors", "peer
 """The flags of the catalogue protocol on visitor data."""
 
 
-def requested_peers(args):
-    """The generator names of `--peers` and the window of `--co_visitation_window_hours`, checked."""
+def requested_peers(args, default=GENERATOR_NAMES):
+    """The peer names of `--peers` (`default` without it) and the window of `--co_visitation_window_hours`,
+    checked."""
     if args.peers is None:
-        names = GENERATOR_NAMES
+        names = default
     else:
         names = () if args.peers == "none" else tuple(name.strip() for name in args.peers.split(",") if name.strip())
     unknown = [name for name in names if name not in PEER_NAMES]
@@ -234,24 +235,40 @@ def check_request(args):
                         "for the catalogue tables: pass one.")
 
 
+def check_shortlist_request(args):
+    """A ranker trained on union shortlists is scored as its two stages on the catalogue protocol alone."""
+    other_models = given(args, ("retriever", "retrieved", "exhaustive"))
+    if other_models:
+        raise UserError(f"{', '.join(other_models)}: this ranker was trained on union shortlists and orders them "
+                        "(the generators are its first stage); leave them out.")
+    if args.protocol == "sampled":
+        raise UserError("--protocol sampled: this ranker reads the union shortlist's features, which sampled lists "
+                        "lack; its figures are the catalogue protocol's (--protocol catalogue).")
+
+
 @exits_cleanly_on_user_error
 def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging()
     check_request(args)
-    peers, window_hours = requested_peers(args)
     report = load_run_report(args.model)
     flags = merged_data_flags(args, report)
     sessions = flags["dataset"] == SESSIONS_DATASET
     check_flags_apply(args, sessions, flags["dataset"])
     config = run_config(report)
+    if config.shortlist_cuts:
+        check_shortlist_request(args)
+    peers, window_hours = requested_peers(args, PEER_NAMES if config.shortlist_cuts else GENERATOR_NAMES)
     retrieved = config.retrieved if args.retrieved is None else args.retrieved
     max_visitors = config.eval_max_lists if args.max_visitors is None else args.max_visitors
     model = load_ranker(args.model)
     if sessions:
         return session_benchmark(args, report, config, model, flags)
     protocols = PROTOCOLS if args.protocol in (None, "both") else (args.protocol,)
-    retriever_path = chosen_retriever(args.model, args.retriever, args.exhaustive) if "catalogue" in protocols else None
+    if config.shortlist_cuts:
+        protocols = ("catalogue",)
+    wants_retriever = "catalogue" in protocols and not config.shortlist_cuts
+    retriever_path = chosen_retriever(args.model, args.retriever, args.exhaustive) if wants_retriever else None
     retriever = load_retriever(retriever_path) if retriever_path else None
     data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
     splits = ("validation", "test") if args.split == "both" else (args.split,)
@@ -262,7 +279,7 @@ def main(argv=None):
         metrics["catalogue"] = catalogue_metrics(model, config, data, splits, retriever, retrieved, args.exhaustive,
                                                  max_visitors, peers, window_hours, training_verbosity())
         described["catalogue"] = catalogue_description(data.catalog.num_items, retriever, retrieved, args.exhaustive,
-                                                       max_visitors, window_hours)
+                                                       max_visitors, window_hours, bool(config.shortlist_cuts))
     if "sampled" in protocols:
         metrics["sampled"] = evaluate_all(model, config, data, evaluation_lists_for(config, data, splits),
                                           training_verbosity())

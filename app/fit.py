@@ -8,6 +8,11 @@ and keeps TensorBoard logs, the CSV log and the resumable backup in
 `<output_dir>/<run>/`. Run the same command again after an interruption and it
 resumes from the last finished epoch.
 
+With `--shortlist_cuts N` (and `--num_candidate_features 12`) the ranker trains on its real lists instead of
+popularity-sampled ones: the candidate generators' union shortlists of N held-out cuts of the training events
+(`app.training.shortlist_training`); its catalogue tables are the two stages (that shortlist ordered by the ranker)
+beside every generator and the gradient-boosted reranker of the same shortlist, and it has no sampled tables.
+
 The retrieval model (`--model retrieval`) writes `<output_dir>/<run>.keras` and
 `<run>.json` with recall@K over the whole catalogue beside popularity and
 history-then-popularity.
@@ -52,6 +57,7 @@ from app.training.retrieval import train_retrieval
 from app.training.run import find_interrupted_run
 from app.training.run import start_run_dir
 from app.training.run import train_and_report
+from app.training.shortlist_training import check_shortlist_config
 
 logger = logging.getLogger("app.fit")
 
@@ -117,6 +123,11 @@ def check_one_stage_request(args, preset):
                  f"the {args.model} model reads them on the session benchmark only (--config sessions)")
     if args.model == "retrieval" and args.exhaustive:
         raise UserError("--exhaustive applies to --model ranker: the retrieval report ranks every item already.")
+    if args.model == "ranker" and config.shortlist_cuts:
+        check_shortlist_config(config)
+        if args.exhaustive:
+            raise UserError("--exhaustive: a ranker trained on union shortlists (--shortlist_cuts) orders its "
+                            "shortlist; leave --exhaustive out.")
 
 
 def seed_after_data(seed):
@@ -159,7 +170,7 @@ def main(argv=None):
         with applied(make_distribution(args.distribution, config)):
             train_retrieval(config, data, output_dir, run_name, data_flags=flags, verbose=verbose)
         return
-    lists = evaluation_lists_for(config, data, ("train", "validation", "test"))
+    lists = None if config.shortlist_cuts else evaluation_lists_for(config, data, ("train", "validation", "test"))
     data_seconds = time.perf_counter() - started
     logger.info("Data ready in %.1f s: %s %s.", data_seconds, data.name, data.version)
 

@@ -8,7 +8,9 @@ visitor's own history items are added, and the ranker orders them. Without one,
 or with `--exhaustive`, the ranker scores every item of the catalogue (or the ids
 of `--candidates FILE`). Either way the ranker encodes the history once
 (`app.ranker.cached_ranker`) and scores each candidate against it, which
-candidate isolation makes exact.
+candidate isolation makes exact. A ranker trained on union shortlists
+(`app.fit --shortlist_cuts N`) orders the visitor's union shortlist, the
+candidate generators fitted on the training split being its first stage.
 """
 
 import app.cli.environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.candidates.shortlist import UnionShortlister
 from app.cli.data import load_data
 from app.cli.data import merged_data_flags
 from app.cli.shared import add_data_flags
@@ -34,6 +37,7 @@ from app.training.saved_runs import load_retriever
 from app.training.saved_runs import load_run_report
 from app.training.saved_runs import run_config
 from app.two_stage.catalogue_ranker import CatalogueRanker
+from app.two_stage.shortlist_ranker import ShortlistRanker
 from datasets.actions import ACTION_NAMES
 
 logger = logging.getLogger("app.recommend")
@@ -117,7 +121,13 @@ def main(argv=None):
         raise UserError(f"{' and '.join('--' + flag for flag in chosen)} each choose the candidates: give one.")
     report = load_run_report(args.model)
     config = run_config(report)
+    if config.shortlist_cuts and (chosen or args.retrieved is not None):
+        flags = [f"--{flag}" for flag in (*chosen, *(["retrieved"] if args.retrieved is not None else []))]
+        raise UserError(f"{', '.join(flags)}: this ranker was trained on union shortlists and orders them (the "
+                        "candidate generators are its first stage); leave them out.")
     ranker = load_ranker(args.model)
+    if config.shortlist_cuts:
+        return recommend_from_shortlist(args, report, config, ranker)
     retriever_path = chosen_retriever(args.model, args.retriever, ranker_alone=bool(args.candidates or args.exhaustive))
     retriever = load_retriever(retriever_path) if retriever_path else None
     data = load_data(**merged_data_flags(args, report), if_stale="rebuild" if args.rebuild_data else "error")
@@ -128,7 +138,25 @@ def main(argv=None):
     catalogue = CatalogueRanker(ranker, data.catalog, config.action_weights, retriever, retrieved, args.chunk_size)
     candidates = read_candidates(args.candidates)[None, :] if args.candidates else None
     items, probabilities, scores = catalogue.score(history, candidates)  # [1, M], [1, M, A], [1, M]
-    items, probabilities, scores = items[0], probabilities[0], scores[0]
+    if retriever:
+        stage = f"two-stage: {retrieved} retrieved + history"
+    else:
+        stage = f"the candidates of {args.candidates}" if args.candidates else "exhaustive"
+    print_recommendations(args, data, history, stage, items[0], probabilities[0], scores[0])
+
+
+def recommend_from_shortlist(args, report, config, ranker):
+    """A ranker trained on union shortlists orders the visitor's: the generators fitted on the training split."""
+    data = load_data(**merged_data_flags(args, report), if_stale="rebuild" if args.rebuild_data else "error")
+    history = visitor_history(data, args.visitor, config.history_length)
+    shortlister = UnionShortlister(data.catalog, action_weights=config.action_weights).fit(data.train)
+    items, probabilities, scores = ShortlistRanker(ranker, shortlister, config.action_weights).score(history)
+    print_recommendations(args, data, history, "two stages: the union shortlist", items[0], probabilities[0],
+                          scores[0])
+
+
+def print_recommendations(args, data, history, stage, items, probabilities, scores):
+    """The visitor's top `--top` of the scored `items [M]` (0 = padding), as a table or JSON."""
     scored = int(np.count_nonzero(items))
     top = np.argsort(-scores, kind="stable")[: min(args.top, scored)]
     categories = data.catalog.categories(items[top])
@@ -141,10 +169,6 @@ def main(argv=None):
         }
         for i, category in zip(top, categories)
     ]
-    if retriever:
-        stage = f"two-stage: {retrieved} retrieved + history"
-    else:
-        stage = f"the candidates of {args.candidates}" if args.candidates else "exhaustive"
     if args.json:
         print(json.dumps({"visitor_id": args.visitor, "candidates": scored, "stage": stage, "top": rows}, indent=2))
         return

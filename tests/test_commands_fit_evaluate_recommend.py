@@ -12,6 +12,7 @@ import pytest
 from app.candidates.peers import GENERATOR_NAMES
 from commands import REPO
 from commands import command_env
+from commands import fit_once
 from commands import one_error_line
 from commands import one_line_exit
 from commands import run_module
@@ -114,6 +115,37 @@ def test_unknown_visitor_is_one_line(twin_run):
     assert "Visitor 999999999 is not in" in one_error_line(result)
 
 
+@pytest.mark.slow
+def test_a_ranker_trained_on_shortlists_is_reported_evaluated_and_recommends_as_two_stages(
+        tmp_path, synthetic_data_dir, retail_rocket_synthetic):
+    data_flags = ["--dataset", "retail_rocket/synthetic", "--data_dir", str(synthetic_data_dir)]
+    run = fit_once(tmp_path, "shortlists", data_flags,
+                   ["--config", "smoke", "--shortlist_cuts", "2", "--num_candidate_features", "12", "--epochs", "1"])
+    report = run.report
+    assert list(report["metrics"]) == list(report["protocols"]) == ["catalogue"]  # no sampled lists: no features
+    assert "the ranker over the union shortlist" in report["protocols"]["catalogue"]
+    assert report["training_lists"]["cuts"] == 2
+    assert 0 < report["training_lists"]["lists"] <= report["training_lists"]["held_out_visitors"]
+    for split in ("validation", "test"):
+        entry = report["metrics"]["catalogue"][split]
+        assert set(entry["baselines"]) == CATALOGUE_PEERS | {"boosted_reranker"}
+        assert entry["model"]["lists"] == entry["baselines"]["boosted_reranker"]["lists"] > 0
+    # Ordering the shortlist it was trained on, it finds more of the visitors' items than the own items and their
+    # co-visited ones (the twin's validation split, one epoch).
+    validation = report["metrics"]["catalogue"]["validation"]
+    assert validation["model"]["hr@20"] > validation["baselines"]["own_then_co_visitation"]["hr@20"]
+
+    evaluated = tmp_path / "evaluated.json"
+    result = run_module("app.evaluate", run.model_path, "--split", "both", "--json", evaluated)
+    verdicts = [line for line in result.stdout.splitlines() if "the metrics in the run's report" in line]
+    assert verdicts == [f"{split}, catalogue: reproduces the metrics in the run's report."
+                        for split in ("validation", "test")]
+    assert json.loads(evaluated.read_text())["metrics"] == report["metrics"]
+    assert_ranking_printed(run, retail_rocket_synthetic.test.visitor_id[0])
+    refused = run_module("app.recommend", run.model_path, "--visitor", "1", "--exhaustive", check=False)
+    assert "this ranker was trained on union shortlists" in one_error_line(refused)
+
+
 # --- the real slice: a short run that built its data itself ---
 
 
@@ -185,6 +217,10 @@ def test_a_killed_run_resumes_from_its_backup(tmp_path, synthetic_data_dir):
      "--emb_size, --seed: --model retrieval trains the retrieval model alone; leave them out."),
     (["--model", "retrieval", "--config", "smoke", "--retrieval_batch_tokens", "8"],
      "--retrieval_batch_tokens: the retrieval model reads them on the session benchmark only"),
+    (["--config", "smoke", "--shortlist_cuts", "2"],
+     "reads the shortlist's 12 candidate features: pass --num_candidate_features 12"),
+    (["--config", "smoke", "--shortlist_cuts", "2", "--num_candidate_features", "12", "--exhaustive"],
+     "--exhaustive: a ranker trained on union shortlists (--shortlist_cuts) orders its shortlist"),
 ])
 def test_fit_refuses_unknown_configs_fields_and_flags_that_do_not_apply(argv, message, capsys):
     from app import fit

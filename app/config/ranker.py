@@ -22,7 +22,10 @@ class TrainConfig(ModelConfig):
     fields to the input pipeline (`eval_max_lists` > 0 scores a fixed random
     subset of that many lists per split, the same for the model and every
     baseline; 0 scores all; `retrieved` is the retrieval shortlist a two-stage
-    ranking gives the ranker); the rest to `model.fit`. The session
+    ranking gives the ranker; `shortlist_cuts` > 0 trains on the ranker's real
+    lists instead of popularity-sampled ones, the union shortlists of that many
+    held-out cuts of each visitor's training events, each epoch one pass over
+    them: `app.training.shortlist_training`); the rest to `model.fit`. The session
     benchmark's stage 2 (`app.training.sessions`) does not read the fields of
     `UNUSED_ON_SESSIONS`: an epoch is one pass over its training shortlists, and
     it scores every validation case.
@@ -34,6 +37,7 @@ class TrainConfig(ModelConfig):
         "num_hashes": 1, "visitor_buckets": 2, "item_buckets": 2, "category_buckets": 2,
         "num_age_buckets": 2, "history_length": 1, "num_candidates": 1, "eval_list_length": 2,
         "eval_max_lists": 0, "target_window_events": 1, "same_category_negatives": 0, "retrieved": 1,
+        "shortlist_cuts": 0,
         "batch_size": 1, "eval_batch_size": 1, "epochs": 1, "steps_per_epoch": 1, "patience": 0,
         "steps_per_execution": 1, "seed": 0,
     }
@@ -44,7 +48,7 @@ class TrainConfig(ModelConfig):
     )
     BELOW_ONE = ("dropout_rate", "embedding_dropout")
     UNUSED_ON_SESSIONS = ("steps_per_epoch", "eval_list_length", "eval_max_lists", "eval_batch_size",
-                          "target_window_events", "popularity_alpha", "same_category_negatives")
+                          "target_window_events", "popularity_alpha", "same_category_negatives", "shortlist_cuts")
     UNUSED_ON_VISITORS = ()
 
     # Model: the fields named like `PhoenixRanker` arguments, with its defaults.
@@ -77,6 +81,7 @@ class TrainConfig(ModelConfig):
     popularity_alpha: float = 0.75
     same_category_negatives: int = 0
     retrieved: int = 200
+    shortlist_cuts: int = 0
     # Training.
     batch_size: int = 128
     eval_batch_size: int = 256

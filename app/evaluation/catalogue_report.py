@@ -1,9 +1,10 @@
 """A report's catalogue tables: the model beside every baseline and candidate generator, on each split's visitors.
 
-The model row is the two stages when a retriever is given (its shortlist plus the visitor's own items, ordered by
-the ranker), the ranker alone over every item when asked (`exhaustive`: a ranker pass over the whole catalogue for
-every visitor, slow on a real catalogue), and absent otherwise: the tables then hold the baselines and the
-generators alone, and say so.
+The model row of a ranker trained on union shortlists (`TrainConfig.shortlist_cuts` > 0) is always its two stages:
+the generators' union shortlist ordered by the ranker. For a ranker trained on sampled lists it is the two stages
+when a retriever is given (its shortlist plus the visitor's own items, ordered by the ranker), the ranker alone
+over every item when asked (`exhaustive`: a ranker pass over the whole catalogue for every visitor, slow on a real
+catalogue), and absent otherwise: the tables then hold the baselines and the generators alone, and say so.
 """
 
 import logging
@@ -15,11 +16,13 @@ from app.candidates.co_visitation import DEFAULT_WINDOW_HOURS
 from app.candidates.history import catalogue_slots
 from app.candidates.peers import GENERATOR_NAMES
 from app.candidates.peers import fitted_generators
+from app.candidates.shortlist import DEFAULT_TOP, UnionShortlister
 from app.errors import UserError
 from app.evaluation.boosted_reranker import BoostedReranker
 from app.evaluation.catalogue import catalogue_queries
 from app.evaluation.catalogue import evaluate_catalogue
 from app.two_stage.catalogue_ranker import CatalogueRanker
+from app.two_stage.shortlist_ranker import ShortlistRanker
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +37,13 @@ NO_MODEL_NOTE = ("no model row: the ranker alone is ranked over the whole catalo
 
 
 def catalogue_description(num_items, retriever=None, retrieved=None, exhaustive=False, max_visitors=0,
-                          window_hours=DEFAULT_WINDOW_HOURS):
-    """One line saying what the catalogue tables hold: equal lines mean tables of the same figures."""
-    if retriever is not None:
+                          window_hours=DEFAULT_WINDOW_HOURS, shortlists=False):
+    """One line saying what the catalogue tables hold: equal lines mean tables of the same figures (`shortlists`:
+    the ranker was trained on union shortlists, and orders them)."""
+    if shortlists:
+        top = ", ".join(f"{name} {k}" for name, k in DEFAULT_TOP.items())
+        model = f"model: two stages, the ranker over the union shortlist ({top})"
+    elif retriever is not None:
         model = f"model: two stages, {retrieved} retrieved + the visitor's own items"
     elif exhaustive:
         model = "model: the ranker alone over every item"
@@ -60,7 +67,9 @@ def catalogue_metrics(ranker, config, data, splits, retriever=None, retrieved=No
         splits: the splits to score.
         retriever: a `RetrievalModel` for the two stages, or None.
         retrieved: items the retriever passes on (default: `config.retrieved`).
-        exhaustive: without a retriever, rank every catalogue item with the ranker alone (else no model row).
+        exhaustive: without a retriever, rank every catalogue item with the ranker alone (else no model row). A
+            ranker trained on shortlists (`config.shortlist_cuts` > 0) takes neither: it orders the union shortlist
+            of the generators fitted on the training split.
         max_visitors: > 0 scores a fixed hashed subset of this many visitors per split.
         peers: the names of `PEER_NAMES` reported beside the baselines.
         window_hours: the co-visitation generators' window.
@@ -68,9 +77,14 @@ def catalogue_metrics(ranker, config, data, splits, retriever=None, retrieved=No
     """
     if retriever is not None and exhaustive:
         raise ValueError("Either two stages (a retriever) or the ranker alone (exhaustive), not both.")
+    if config.shortlist_cuts and (retriever is not None or exhaustive):
+        raise ValueError("A ranker trained on shortlists orders its union shortlist: no retriever, no exhaustive pass.")
     retrieved = config.retrieved if retrieved is None else retrieved
     model_scores = None
-    if retriever is not None or exhaustive:
+    if config.shortlist_cuts:
+        shortlister = UnionShortlister(data.catalog, action_weights=config.action_weights).fit(data.train)
+        model_scores = ShortlistRanker(ranker, shortlister, config.action_weights).catalogue_scores
+    elif retriever is not None or exhaustive:
         model_scores = _model_scores(CatalogueRanker(ranker, data.catalog, config.action_weights, retriever,
                                                      retrieved), data.catalog)
     others = {}

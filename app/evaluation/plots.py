@@ -16,23 +16,24 @@ def read_training_log(csv_path):
     return {key: [float(row[key]) for row in rows if row[key] != ""] for key in rows[0]} if rows else {}
 
 
-def plot_training_curves(log, path, num_candidates, list_length):
+def plot_training_curves(log, path, num_candidates, validation_label):
     """Training and validation curves, one panel per metric, epochs on x, and the generalisation gap.
 
     The training curves are running means over an epoch's training batches (lists of `num_candidates`); the
-    validation curves are the report's figures on the validation lists (lists of `list_length`). The last panel
-    puts NDCG@10 on lists of the same kind side by side: training-split lists against validation lists.
+    validation curves are the logged validation figures, which `validation_label` describes ("validation (lists of
+    100)", say). The last panel, where the log has them, puts NDCG@10 on lists of the same kind side by side:
+    training-split lists against validation lists.
     """
     figure, axes = plt.subplots(2, 4, figsize=(17, 7), constrained_layout=True)
-    sources = (("", "-", f"training batches (lists of {num_candidates})"),
-               ("val_", "--", f"validation (lists of {list_length})"))
+    sources = (("", "-", f"training batches (lists of {num_candidates})"), ("val_", "--", validation_label))
     for axis, key in zip(axes.flat, CURVES):
         for prefix, style, label in sources:
             _plot(axis, log.get(prefix + key), style, label)
         axis.set_title(key)
     gap = axes.flat[len(CURVES)]
-    _plot(gap, log.get("train_lists_ndcg@10"), "-", f"training-split lists (of {list_length})")
-    _plot(gap, log.get("val_ndcg@10"), "--", f"validation (lists of {list_length})")
+    if "train_lists_ndcg@10" in log:
+        _plot(gap, log["train_lists_ndcg@10"], "-", "training-split lists")
+        _plot(gap, log.get("val_ndcg@10"), "--", validation_label)
     gap.set_title("generalisation gap: ndcg@10")
     for axis in axes.flat:
         axis.set_xlabel("epoch")

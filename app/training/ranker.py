@@ -49,6 +49,16 @@ def training_batches(config, data):
         raise UserError(f"Cannot build training examples from {data.name}: {error}") from error
 
 
+def list_batches(features, labels, mask, batch_size, seed):
+    """The endless `tf.data.Dataset` of `(features, labels, mask)` batches of fixed training lists, reshuffled (seeded)
+    every pass."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((features, labels, mask))
+    dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
+
+
 def export_ranker(model, config, path):
     """Saves an inference-only copy of `model` (no optimizer, no compile state) as `.keras`.
 

@@ -11,7 +11,8 @@ import logging
 import shutil
 import time
 
-from app.evaluation.catalogue_report import catalogue_description, catalogue_metrics
+from app.candidates.peers import GENERATOR_NAMES
+from app.evaluation.catalogue_report import PEER_NAMES, catalogue_description, catalogue_metrics
 from app.evaluation.lists import evaluate_all, sampled_description
 from app.evaluation.plots import plot_comparison, plot_training_curves, read_training_log
 from app.evaluation.report import comparison_table, run_report, write_report
@@ -21,6 +22,7 @@ from app.training.flow import BACKUP_DIR, LOG_FILE, fit_model
 from app.training.progress import CompactProgressBar
 from app.training.ranker import MONITOR, compiled_ranker, export_ranker, training_batches
 from app.training.saved_runs import load_ranker
+from app.training.shortlist_training import shortlist_training
 
 logger = logging.getLogger("app.training.run")
 
@@ -59,35 +61,43 @@ def start_run_dir(output_dir, run_name, request):
 
 
 def train(config, data, run_dir, lists, distribution=None, verbose=1):
-    """Fits, scoring the validation lists every epoch as the report does, keeping the best epoch by `val_ndcg@10`.
+    """Fits, keeping the best epoch by `val_ndcg@10`.
+
+    On popularity-sampled lists (`config.shortlist_cuts` 0) the validation lists are scored every epoch as the report
+    scores them, and the training-split lists of `lists["train"]` too (`train_lists_*` in the log), for the
+    generalisation gap. On held-out shortlists (`shortlist_cuts` > 0, `app.training.shortlist_training`) each epoch
+    is one pass over them, validated by the catalogue protocol on the validation visitors.
 
     Under a `distribution` (`app.training.distribution.make_distribution`) the model is built, trained and given its
     best weights in that distribution's scope, so its variables are laid out across the devices from the start.
     The weights are drawn from the global random state: the command seeds it (`keras.utils.set_random_seed`).
-
-    The training-split lists of `lists["train"]` are scored too (`train_lists_*`
-    in the log), for the generalisation gap. The run folder's backup, logs, resuming and non-finite stop are
-    `app.training.flow.fit_model`'s.
+    The run folder's backup, logs, resuming and non-finite stop are `app.training.flow.fit_model`'s.
 
     Returns:
-        The model with its best epoch's weights, and the seconds of each epoch run now.
+        The model with its best epoch's weights, the seconds of each epoch run now, the steps of an epoch, and the
+        shortlist lists' statistics (None on sampled lists).
     """
     with applied(distribution):
         model = compiled_ranker(config)
-        per_epoch_lists = {VALIDATION_PREFIX: lists["validation"], TRAINING_LISTS_PREFIX: lists["train"]}
+        if config.shortlist_cuts:
+            batches, steps, validation, list_statistics = shortlist_training(config, data)
+        else:
+            batches, steps, list_statistics = training_batches(config, data), config.steps_per_epoch, None
+            per_epoch_lists = {VALIDATION_PREFIX: lists["validation"], TRAINING_LISTS_PREFIX: lists["train"]}
+            validation = EpochListMetrics(per_epoch_lists, config.action_weights, config.eval_batch_size)
         result = fit_model(
             model,
-            training_batches(config, data),
+            batches,
             epochs=config.epochs,
-            steps_per_epoch=config.steps_per_epoch,
-            validation=EpochListMetrics(per_epoch_lists, config.action_weights, config.eval_batch_size),
+            steps_per_epoch=steps,
+            validation=validation,
             monitor=MONITOR,
             patience=config.patience,
             run_dir=run_dir,
             progress_bar=CompactProgressBar(verbose=verbose),
             learning_rate=config.learning_rate,
         )
-        return model, result.epoch_seconds
+        return model, result.epoch_seconds, steps, list_statistics
 
 
 def train_and_report(config, data, lists, flags, output_dir, run_name, data_seconds, distribution="none",
@@ -95,15 +105,17 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
     """Trains in `<output_dir>/<run_name>/`, then writes `<run_name>.keras`, `.json` and the plots.
 
     The report is what `app.evaluate` reproduces: `metrics.catalogue.{validation,test}` first (every catalogue item
-    ranked, the baselines and candidate generators beside the model; `app.evaluation.catalogue_report`), then
-    `metrics.sampled.{validation,test}` (the fixed lists the model was selected on). Both score at most
+    ranked, the baselines and candidate generators beside the model; `app.evaluation.catalogue_report`), then for a
+    ranker trained on sampled lists `metrics.sampled.{validation,test}` (the fixed lists it was selected on; a ranker
+    trained on shortlists reads their features, which those lists lack). Both score at most
     `config.eval_max_lists` lists or visitors per split. The run directory must exist (`start_run_dir`); a backup in
     it is resumed.
 
     Args:
         config: the `TrainConfig` to train.
         data: the loaded dataset (`app.cli.data.load_data`).
-        lists: `{split: EvaluationLists}` for train (the generalisation gap), validation and test.
+        lists: `{split: EvaluationLists}` for train (the generalisation gap), validation and test; None for a
+            ranker trained on shortlists.
         flags: the data flags, saved in the report for `app.evaluate`.
         output_dir: `Path` of the run's files.
         run_name: name of the run's files.
@@ -119,20 +131,26 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
     """
     run_dir = output_dir / run_name
     keras_distribution = make_distribution(distribution, config)
-    model, epoch_seconds = train(config, data, run_dir, lists, keras_distribution, verbose)
+    model, epoch_seconds, steps, list_statistics = train(config, data, run_dir, lists, keras_distribution, verbose)
     model_path = export_ranker(model, config, output_dir / f"{run_name}.keras")
 
     # Report what the saved file does, exactly as `app.evaluate` will see it.
     ranker = load_ranker(model_path)
     started = time.perf_counter()
-    catalogue = catalogue_metrics(ranker, config, data, REPORTED_SPLITS, exhaustive=exhaustive,
-                                  max_visitors=config.eval_max_lists, verbose=verbose)
+    peers = PEER_NAMES if config.shortlist_cuts else GENERATOR_NAMES
+    metrics = {"catalogue": catalogue_metrics(ranker, config, data, REPORTED_SPLITS, exhaustive=exhaustive,
+                                              max_visitors=config.eval_max_lists, peers=peers, verbose=verbose)}
     catalogue_seconds = time.perf_counter() - started
-    sampled = evaluate_all(ranker, config, data, {split: lists[split] for split in REPORTED_SPLITS}, verbose)
+    protocols = {"catalogue": catalogue_description(data.catalog.num_items, exhaustive=exhaustive,
+                                                    max_visitors=config.eval_max_lists,
+                                                    shortlists=bool(config.shortlist_cuts))}
+    if not config.shortlist_cuts:  # a ranker of shortlists reads their features, which sampled lists lack
+        metrics["sampled"] = evaluate_all(ranker, config, data, {split: lists[split] for split in REPORTED_SPLITS},
+                                          verbose)
+        protocols["sampled"] = sampled_description(config)
     sampled_seconds = time.perf_counter() - started - catalogue_seconds
-    metrics = {"catalogue": catalogue, "sampled": sampled}
     steady = epoch_seconds[1:] or epoch_seconds
-    examples_per_epoch = config.steps_per_epoch * config.batch_size
+    examples_per_epoch = steps * config.batch_size
     report = run_report(
         config, data, flags, model_path,
         run_name=run_name,
@@ -146,11 +164,8 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
             "sampled_seconds": sampled_seconds,
             "note": "epochs run in this process; the first includes JIT compilation",
         },
-        protocols={
-            "catalogue": catalogue_description(data.catalog.num_items, exhaustive=exhaustive,
-                                               max_visitors=config.eval_max_lists),
-            "sampled": sampled_description(config),
-        },
+        protocols=protocols,
+        training_lists=list_statistics,
         metrics=metrics,
     )
     write_report(output_dir / f"{run_name}.json", report)
@@ -158,7 +173,8 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
         read_training_log(run_dir / LOG_FILE),
         output_dir / f"{run_name}.curves.png",
         config.num_candidates,
-        config.eval_list_length,
+        ("validation (the whole catalogue, the union shortlist ranked)" if config.shortlist_cuts
+         else f"validation (lists of {config.eval_list_length})"),
     )
     plot_comparison({protocol: metrics[protocol]["test"] for protocol in metrics},
                     output_dir / f"{run_name}.comparison.png", f"{run_name}: test")

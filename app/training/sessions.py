@@ -29,7 +29,7 @@ from app.sessions.baselines import LastItemTransitions
 from app.sessions.benchmark import RetrievalScorer, TwoStageScorer, benchmark_entry, benchmark_table, sessions_of_stores
 from app.sessions.candidates import CANDIDATE_FEATURES, SessionShortlists
 from app.training.flow import fit_model
-from app.training.ranker import compiled_ranker, export_ranker
+from app.training.ranker import compiled_ranker, export_ranker, list_batches
 from app.training.retrieval import train_session_retrieval
 from app.training.saved_runs import load_ranker, load_retriever
 from app.training.session_validation import SessionValidation, even_sample
@@ -130,7 +130,7 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
     logger.info("Stage 2: %d training lists of %d candidates (%d cases without their target in the shortlist).",
                 list_statistics["lists"], shortlists.num_candidates, list_statistics["target_not_shortlisted"])
     ranker = compiled_session_ranker(config)
-    batches = _list_batches(features, labels, mask, config.batch_size, config.seed)
+    batches = list_batches(features, labels, mask, config.batch_size, config.seed)
     validation = SessionValidation(lambda: TwoStageScorer(ranker, shortlists, data.catalog, config.action_weights),
                                    sample, popularity)
     result = fit_model(ranker, batches, epochs=config.epochs, steps_per_epoch=len(labels) // config.batch_size,
@@ -165,11 +165,3 @@ def train_sessions(config, retrieval_config, data, output_dir, run_name, data_fl
 def _per_epoch(history):
     """`{metric: [value per epoch]}` as JSON numbers."""
     return {key: [float(value) for value in values] for key, values in history.items()}
-
-
-def _list_batches(features, labels, mask, batch_size, seed):
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices((features, labels, mask))
-    dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)

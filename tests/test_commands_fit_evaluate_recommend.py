@@ -130,6 +130,8 @@ def test_a_ranker_trained_on_shortlists_is_reported_evaluated_and_recommends_as_
         entry = report["metrics"]["catalogue"][split]
         assert set(entry["baselines"]) == CATALOGUE_PEERS | {"boosted_reranker"}
         assert entry["model"]["lists"] == entry["baselines"]["boosted_reranker"]["lists"] > 0
+        shortlist = entry["shortlist"]  # no ordering of the shortlist finds more visitors' items than it holds
+        assert shortlist["visitors"] == entry["model"]["lists"] and entry["model"]["hr@20"] <= shortlist["reach"] < 1
     # Ordering the shortlist it was trained on, it finds more of the visitors' items than the own items and their
     # co-visited ones (the twin's validation split, one epoch).
     validation = report["metrics"]["catalogue"]["validation"]

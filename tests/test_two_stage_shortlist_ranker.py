@@ -7,6 +7,7 @@ import pytest
 
 from app.candidates.shortlist import NUM_SHORTLIST_FEATURES, UnionShortlister
 from app.evaluation.catalogue import catalogue_queries
+from app.evaluation.catalogue_report import shortlist_reach
 from app.ranker.actions import numpy_probabilities_and_scores
 from app.ranker.model import PhoenixRanker
 from app.two_stage.shortlist_ranker import OUTSIDE_SHORTLIST, ShortlistRanker
@@ -40,6 +41,19 @@ def test_shortlisted_items_get_the_full_rankers_scores_and_the_rest_rank_below(r
         outside[slots] = False
         assert np.all(scores[row, outside] == OUTSIDE_SHORTLIST)
         assert scores[row, slots].min() > OUTSIDE_SHORTLIST
+
+
+def test_the_reach_is_the_share_of_visitors_with_a_relevant_item_in_their_shortlist(retail_rocket_synthetic):
+    data = retail_rocket_synthetic
+    shortlister = UnionShortlister(data.catalog, TOP).fit(data.train)
+    queries = catalogue_queries(data.validation, 8, max_visitors=50)
+    reach = shortlist_reach(shortlister, queries, chunk_size=16)
+    shortlists = shortlister.shortlists(queries.features)
+    found = [np.isin(queries.target_item_id[queries.target_offsets[v]:queries.target_offsets[v + 1]],
+                     shortlists.item_id[v]).any() for v in range(queries.num_visitors)]
+    assert reach["visitors"] == queries.num_visitors == 50
+    assert reach["reach"] == pytest.approx(np.mean(found)) and 0 < reach["reach"] < 1
+    assert reach["mean_candidates"] == pytest.approx(np.count_nonzero(shortlists.item_id) / 50)
 
 
 def test_shortlisting_before_fitting_is_refused(retail_rocket_synthetic):

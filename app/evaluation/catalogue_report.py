@@ -13,7 +13,6 @@ import time
 import numpy as np
 
 from app.candidates.co_visitation import DEFAULT_WINDOW_HOURS
-from app.candidates.history import catalogue_slots
 from app.candidates.peers import GENERATOR_NAMES
 from app.candidates.peers import fitted_generators
 from app.candidates.shortlist import DEFAULT_TOP, UnionShortlister
@@ -21,7 +20,7 @@ from app.errors import UserError
 from app.evaluation.boosted_reranker import BoostedReranker
 from app.evaluation.catalogue import catalogue_queries
 from app.evaluation.catalogue import evaluate_catalogue
-from app.two_stage.catalogue_ranker import CatalogueRanker
+from app.two_stage.catalogue_ranker import CatalogueRanker, scores_on_catalogue
 from app.two_stage.shortlist_ranker import ShortlistRanker
 
 logger = logging.getLogger(__name__)
@@ -110,21 +109,39 @@ def catalogue_metrics(ranker, config, data, splits, retriever=None, retrieved=No
                             "without visitors: loosen them or add events.") from error
         metrics[split] = evaluate_catalogue(model_scores, queries, data.catalog, config.action_weights, config.seed,
                                             other_scorers=others, verbose=verbose)
+        if config.shortlist_cuts:
+            metrics[split]["shortlist"] = shortlist_reach(shortlister, queries)
     return metrics
+
+
+def shortlist_reach(shortlister, queries, chunk_size=256):
+    """`{"reach", "visitors", "mean_candidates"}`: the share of the queries' visitors whose union shortlist holds at
+    least one of their relevant items (no ordering can do better than that for HR@K), and the shortlists' mean
+    number of candidates."""
+    hits = candidates = 0
+    for start in range(0, queries.num_visitors, chunk_size):
+        chunk = queries.select(np.arange(start, min(start + chunk_size, queries.num_visitors)))
+        shortlists = shortlister.shortlists(chunk.features)
+        counts = chunk.target_counts  # [n]
+        rows = np.repeat(np.arange(len(counts)), counts)  # [m] each target's visitor
+        within = np.arange(counts.sum()) - np.repeat(chunk.target_offsets[:-1], counts)  # [m] its place there
+        relevant = np.zeros((len(counts), counts.max()), dtype=np.int64)  # [n, R], 0 = padding
+        relevant[rows, within] = chunk.target_item_id
+        share, visitors = shortlists.reach(relevant)
+        hits += share * visitors
+        candidates += int(np.count_nonzero(shortlists.item_id))
+    return {"reach": hits / queries.num_visitors, "visitors": queries.num_visitors,
+            "mean_candidates": candidates / queries.num_visitors}
 
 
 def _model_scores(scorer, catalog):
     """`f(features) -> [n, I]`: the `CatalogueRanker`'s scores on the catalogue, below any score where it did not
     rank an item (outside a two-stage shortlist)."""
 
-    def scores_on_catalogue(features):
+    def model_scores(features):
         items, _, scores = scorer.score(features)  # [n, M], [n, M]
         if scorer.retriever is None:
             return scores  # every catalogue item, in catalogue order
-        on_catalogue = np.full((len(items), catalog.num_items), -1.0, dtype=np.float32)  # below any score
-        slot, known = catalogue_slots(catalog, items)  # [n, M], [n, M]
-        rows = np.nonzero(known)[0]
-        on_catalogue[rows, slot[known]] = scores[known]
-        return on_catalogue
+        return scores_on_catalogue(catalog, items, scores, -1.0)  # below any score
 
-    return scores_on_catalogue
+    return model_scores

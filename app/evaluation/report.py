@@ -44,7 +44,8 @@ def _relative_cell(value):
 def comparison_table(entry, title):
     """A markdown table: one row per metric, the model, each baseline, and the model's gain on each.
 
-    An entry without a model (`"model": None`) gives the baselines' columns alone.
+    An entry without a model (`"model": None`) gives the baselines' columns alone; an entry with a `"shortlist"`
+    (a ranker of union shortlists) ends with its reach.
     """
     model = entry["model"]
     columns = {"model": model, **entry["baselines"]} if model is not None else dict(entry["baselines"])
@@ -57,6 +58,11 @@ def comparison_table(entry, title):
         cells = [key, *(_cell(results[key]) for results in columns.values())]
         cells += [_relative_cell(relative_difference(model[key], entry["baselines"][name][key])) for name in compared]
         rows.append("| " + " | ".join(cells) + " |")
+    if "shortlist" in entry:
+        shortlist = entry["shortlist"]
+        rows += ["", f"The union shortlist ({shortlist['mean_candidates']:.1f} candidates on average) holds a relevant "
+                 f"item for {100 * shortlist['reach']:.1f}% of the {shortlist['visitors']} visitors: no ordering of "
+                 "it has a higher HR@K."]
     return "\n".join(rows)
 
 

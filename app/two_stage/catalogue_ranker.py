@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from app.candidates.history import catalogue_slots
 from app.ranker.actions import numpy_probabilities_and_scores
 from app.ranker.cached_ranker import CachedRanker
 
@@ -31,6 +32,16 @@ def shortlist_with_history(retrieved, history_item_id):
         items = np.concatenate([own, found[~np.isin(found, own)]])
         shortlist[row, : items.size] = items
     return shortlist
+
+
+def scores_on_catalogue(catalog, items, scores, outside):
+    """float32 `[B, I]`: the `scores [B, M]` of the candidates `items [B, M]` (0 = padding) in `catalog.item_id`
+    order, `outside` for every item that is not a candidate."""
+    on_catalogue = np.full((len(items), catalog.num_items), outside, dtype=np.float32)  # [B, I]
+    slot, known = catalogue_slots(catalog, items)  # [B, M], [B, M]
+    rows = np.nonzero(known)[0]
+    on_catalogue[rows, slot[known]] = scores[known]
+    return on_catalogue
 
 
 class CatalogueRanker:

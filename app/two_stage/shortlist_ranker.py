@@ -1,9 +1,6 @@
 """Two stages over the union shortlist: the candidate generators shortlist, the ranker orders the shortlist."""
 
-import numpy as np
-
-from app.candidates.history import catalogue_slots
-from app.two_stage.catalogue_ranker import CatalogueRanker
+from app.two_stage.catalogue_ranker import CatalogueRanker, scores_on_catalogue
 
 OUTSIDE_SHORTLIST = -1.0
 """The catalogue score of an item outside the shortlist: below every shortlisted item's (ranking scores are
@@ -35,8 +32,4 @@ class ShortlistRanker:
         """float32 `[B, I]`: the ranker's scores on the shortlist, `OUTSIDE_SHORTLIST` on the rest of the
         catalogue (`catalog.item_id` order)."""
         items, _, scores = self.score(features)  # [B, M], [B, M]
-        on_catalogue = np.full((len(items), self.catalog.num_items), OUTSIDE_SHORTLIST, dtype=np.float32)
-        slot, known = catalogue_slots(self.catalog, items)  # [B, M], [B, M]
-        rows = np.nonzero(known)[0]
-        on_catalogue[rows, slot[known]] = scores[known]
-        return on_catalogue
+        return scores_on_catalogue(self.catalog, items, scores, OUTSIDE_SHORTLIST)

@@ -125,6 +125,10 @@ def check_one_stage_request(args, preset):
         raise UserError("--exhaustive applies to --model ranker: the retrieval report ranks every item already.")
     if args.model == "ranker" and config.shortlist_cuts:
         check_shortlist_config(config)
+        refuse_flags(args, "ranker", type(config).UNUSED_ON_SHORTLISTS,
+                     f"a ranker trained on union shortlists (--shortlist_cuts {config.shortlist_cuts}) does not read "
+                     "them (an epoch is one pass over its lists, drawn from the shortlists, and it is scored on the "
+                     "catalogue protocol alone)")
         if args.exhaustive:
             raise UserError("--exhaustive: a ranker trained on union shortlists (--shortlist_cuts) orders its "
                             "shortlist; leave --exhaustive out.")

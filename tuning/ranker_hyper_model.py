@@ -9,6 +9,7 @@ from app.evaluation.lists import evaluation_lists_for
 from app.training.epoch_evaluation import VALIDATION_PREFIX, EpochListMetrics
 from app.training.flow import fit_model
 from app.training.ranker import MONITOR, compiled_ranker, training_batches
+from app.training.shortlist_training import shortlist_training
 from tuning.search_space import SEARCH_SPACES
 
 SEARCHED_FIELDS = (
@@ -101,23 +102,28 @@ class RankerHyperModel(keras_tuner.HyperModel):
         """Trains `model` for the trial through `app.training.flow.fit_model`; `kwargs` may hold the tuner's
         `callbacks` and `epochs`.
 
-        The validation lists are scored after every epoch with the report's code
-        (`EpochListMetrics`), so the objective is the figure `app.fit` reports. A
-        loss that turns non-finite fails the trial, not the search.
+        The validation is scored after every epoch as `app.fit` scores it (the sampled lists with `EpochListMetrics`,
+        or for a ranker of union shortlists the catalogue protocol, `app.training.shortlist_training`), so the
+        objective is the figure `app.fit` reports. A loss that turns non-finite fails the trial, not the search.
 
         Returns:
             The `FitResult`.
         """
         config = self.trial_config(hp)
-        validation = evaluation_lists_for(config, self.data, splits=("validation",))["validation"]
+        lists = None if config.shortlist_cuts else evaluation_lists_for(config, self.data, ("validation",))
         try:
+            if config.shortlist_cuts:
+                batches, steps, validation, _ = shortlist_training(config, self.data)
+            else:
+                batches, steps = training_batches(config, self.data), config.steps_per_epoch
+                validation = EpochListMetrics({VALIDATION_PREFIX: lists["validation"]}, config.action_weights,
+                                              config.eval_batch_size)
             return fit_model(
                 model,
-                training_batches(config, self.data),
+                batches,
                 epochs=kwargs.get("epochs", config.epochs),
-                steps_per_epoch=config.steps_per_epoch,
-                validation=EpochListMetrics({VALIDATION_PREFIX: validation}, config.action_weights,
-                                            config.eval_batch_size),
+                steps_per_epoch=steps,
+                validation=validation,
                 monitor=MONITOR,
                 patience=config.patience,
                 callbacks=kwargs.get("callbacks", ()),

@@ -186,7 +186,8 @@ def retrain_best(best_config, data, flags, output_dir, run_name, data_seconds, d
     else:
         logger.info("Retraining the best configuration from scratch as %s.", run_name)
     started = time.perf_counter()
-    lists = evaluation_lists_for(best_config, data, ("train", "validation", "test"))
+    lists = None if best_config.shortlist_cuts else evaluation_lists_for(best_config, data,
+                                                                         ("train", "validation", "test"))
     keras.backend.clear_session()
     keras.utils.set_random_seed(best_config.seed)
     train_and_report(

@@ -50,6 +50,10 @@ class TrainConfig(ModelConfig):
     UNUSED_ON_SESSIONS = ("steps_per_epoch", "eval_list_length", "eval_max_lists", "eval_batch_size",
                           "target_window_events", "popularity_alpha", "same_category_negatives", "shortlist_cuts")
     UNUSED_ON_VISITORS = ()
+    UNUSED_ON_SHORTLISTS = ("steps_per_epoch", "eval_list_length", "target_window_events", "popularity_alpha",
+                            "same_category_negatives", "retrieved")
+    """Fields a ranker trained on union shortlists (`shortlist_cuts` > 0) does not read: an epoch is one pass over
+    its lists, their candidates come from the shortlist, and it is scored on the catalogue protocol alone."""
 
     # Model: the fields named like `PhoenixRanker` arguments, with its defaults.
     emb_size: int = _RANKER_DEFAULTS["emb_size"]

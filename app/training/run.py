@@ -165,7 +165,7 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
             "note": "epochs run in this process; the first includes JIT compilation",
         },
         protocols=protocols,
-        training_lists=list_statistics,
+        **({"training_lists": list_statistics} if list_statistics else {}),  # a ranker of shortlists' lists
         metrics=metrics,
     )
     write_report(output_dir / f"{run_name}.json", report)

@@ -121,9 +121,10 @@ def main(argv=None):
         raise UserError(f"{' and '.join('--' + flag for flag in chosen)} each choose the candidates: give one.")
     report = load_run_report(args.model)
     config = run_config(report)
-    if config.shortlist_cuts and (chosen or args.retrieved is not None):
-        flags = [f"--{flag}" for flag in (*chosen, *(["retrieved"] if args.retrieved is not None else []))]
-        raise UserError(f"{', '.join(flags)}: this ranker was trained on union shortlists and orders them (the "
+    given = [f"--{flag}" for flag in ("retriever", "candidates", "exhaustive", "retrieved")
+             if getattr(args, flag) not in (None, False)]
+    if config.shortlist_cuts and given:
+        raise UserError(f"{', '.join(given)}: this ranker was trained on union shortlists and orders them (the "
                         "candidate generators are its first stage); leave them out.")
     ranker = load_ranker(args.model)
     if config.shortlist_cuts:

@@ -6,10 +6,10 @@ import keras_tuner
 
 from app.errors import ConfigError, UserError
 from app.evaluation.lists import evaluation_lists_for
-from app.training.epoch_evaluation import VALIDATION_PREFIX, EpochListMetrics
+from app.training.epoch_evaluation import VALIDATION_PREFIX
 from app.training.flow import fit_model
-from app.training.ranker import MONITOR, compiled_ranker, training_batches
-from app.training.shortlist_training import shortlist_training
+from app.training.ranker import MONITOR, compiled_ranker
+from app.training.run import training_inputs
 from tuning.search_space import SEARCH_SPACES
 
 SEARCHED_FIELDS = (
@@ -110,14 +110,10 @@ class RankerHyperModel(keras_tuner.HyperModel):
             The `FitResult`.
         """
         config = self.trial_config(hp)
-        lists = None if config.shortlist_cuts else evaluation_lists_for(config, self.data, ("validation",))
+        per_epoch_lists = None if config.shortlist_cuts else {
+            VALIDATION_PREFIX: evaluation_lists_for(config, self.data, ("validation",))["validation"]}
         try:
-            if config.shortlist_cuts:
-                batches, steps, validation, _ = shortlist_training(config, self.data)
-            else:
-                batches, steps = training_batches(config, self.data), config.steps_per_epoch
-                validation = EpochListMetrics({VALIDATION_PREFIX: lists["validation"]}, config.action_weights,
-                                              config.eval_batch_size)
+            batches, steps, validation, _ = training_inputs(config, self.data, per_epoch_lists)
             return fit_model(
                 model,
                 batches,

@@ -60,6 +60,19 @@ def start_run_dir(output_dir, run_name, request):
     return resuming
 
 
+def training_inputs(config, data, per_epoch_lists):
+    """`(batches, steps_per_epoch, validation, list_statistics)` of a ranker's training in `fit_model`.
+
+    On popularity-sampled lists (`config.shortlist_cuts` 0): the endless sampled batches, `steps_per_epoch`, and
+    `EpochListMetrics` over `per_epoch_lists` (`{prefix: EvaluationLists}`); no list statistics. On held-out
+    shortlists: `app.training.shortlist_training`'s (`per_epoch_lists` unused, None).
+    """
+    if config.shortlist_cuts:
+        return shortlist_training(config, data)
+    validation = EpochListMetrics(per_epoch_lists, config.action_weights, config.eval_batch_size)
+    return training_batches(config, data), config.steps_per_epoch, validation, None
+
+
 def train(config, data, run_dir, lists, distribution=None, verbose=1):
     """Fits, keeping the best epoch by `val_ndcg@10`.
 
@@ -79,12 +92,9 @@ def train(config, data, run_dir, lists, distribution=None, verbose=1):
     """
     with applied(distribution):
         model = compiled_ranker(config)
-        if config.shortlist_cuts:
-            batches, steps, validation, list_statistics = shortlist_training(config, data)
-        else:
-            batches, steps, list_statistics = training_batches(config, data), config.steps_per_epoch, None
-            per_epoch_lists = {VALIDATION_PREFIX: lists["validation"], TRAINING_LISTS_PREFIX: lists["train"]}
-            validation = EpochListMetrics(per_epoch_lists, config.action_weights, config.eval_batch_size)
+        per_epoch_lists = None if lists is None else {VALIDATION_PREFIX: lists["validation"],
+                                                      TRAINING_LISTS_PREFIX: lists["train"]}
+        batches, steps, validation, list_statistics = training_inputs(config, data, per_epoch_lists)
         result = fit_model(
             model,
             batches,

@@ -9,8 +9,12 @@ python -m app.bench --only catalogue
 
 Training, inference and catalogue run on random-but-valid inputs at the
 config's shapes with random weights, so they need no data and never import TensorFlow;
-`--only pipeline` and `--only prepare` import `datasets.benchmark` (and with
-it TensorFlow) only when asked for.
+a ranker of shortlist features (`num_candidate_features` > 0, the `default`
+preset's) gets random ones, as much work for the network as real ones; the
+generators that give them are not timed. `--only pipeline` (the tf.data
+pipeline of popularity-sampled lists, `--shortlist_cuts 0`, at the config's
+shapes) and `--only prepare` import `datasets.benchmark` (and with it
+TensorFlow) only when asked for.
 """
 
 import app.cli.environment  # noqa: F401  (first: the backend and a quiet TensorFlow)
@@ -52,7 +56,7 @@ NUM_CATEGORIES = 1_700
 NUM_VISITORS = 1_407_580
 
 
-def random_batch(batch_size, history_length, num_candidates, seed=0, full=False):
+def random_batch(batch_size, history_length, num_candidates, seed=0, full=False, num_candidate_features=0):
     """A random but valid `(features, labels, candidate_mask)` batch of numpy arrays.
 
     History is padded at the front (between 0 and `S` valid events per row),
@@ -63,6 +67,8 @@ def random_batch(batch_size, history_length, num_candidates, seed=0, full=False)
         batch_size, history_length, num_candidates: `B`, `S`, `C`.
         seed: numpy seed.
         full: no padding at all (every history event and candidate valid).
+        num_candidate_features: `F'` > 0 adds `candidate_features [B, C, F']` (uniform in [0, 1), 0 on padding),
+            for a ranker of shortlist features.
     """
     rng = np.random.default_rng(seed)
     shape_s, shape_c = (batch_size, history_length), (batch_size, num_candidates)
@@ -86,8 +92,12 @@ def random_batch(batch_size, history_length, num_candidates, seed=0, full=False)
             candidate_mask, rng.integers(0, NUM_CATEGORIES, shape_c), 0
         ),
     }
+    if num_candidate_features:
+        features["candidate_features"] = np.where(
+            candidate_mask[..., None], rng.random(shape_c + (num_candidate_features,)), 0.0
+        )  # [B, C, F']
     features = {
-        name: value if value.dtype == np.float32 else value.astype(np.int32)
+        name: value.astype(np.float32) if value.dtype.kind == "f" else value.astype(np.int32)
         for name, value in features.items()
     }
     labels = (rng.random(shape_c + (3,)) < (0.05, 0.1, 0.3)) * candidate_mask[..., None]
@@ -185,7 +195,8 @@ def bench_train(config, steps, repeats, with_metrics=False):
     runners are interleaved; min and median over repeats are reported.
     """
     batches = [
-        random_batch(config.batch_size, config.history_length, config.num_candidates, seed=i)
+        random_batch(config.batch_size, config.history_length, config.num_candidates, seed=i,
+                     num_candidate_features=config.num_candidate_features)
         for i in range(4)
     ]
     model = compiled_ranker(config, with_metrics=False)
@@ -275,8 +286,9 @@ def bench_inference(config, num_candidates, latency_calls, batch_size, batch_cal
         "predict_on_batch": lambda: loaded.predict_on_batch,
         "jit_stateless_call": jit_stateless_call,
     }
-    one, _, _ = random_batch(1, config.history_length, num_candidates, seed=1, full=True)
-    many, _, _ = random_batch(batch_size, config.history_length, num_candidates, seed=2, full=True)
+    shapes = dict(full=True, num_candidate_features=config.num_candidate_features)
+    one, _, _ = random_batch(1, config.history_length, num_candidates, seed=1, **shapes)
+    many, _, _ = random_batch(batch_size, config.history_length, num_candidates, seed=2, **shapes)
     trial, predictors = {}, {}
     for name, make_predict in methods.items():
         predictors[name] = predict = make_predict()

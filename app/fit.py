@@ -123,8 +123,9 @@ def check_one_stage_request(args, preset):
                  f"the {args.model} model reads them on the session benchmark only (--config sessions)")
     if args.model == "retrieval" and args.exhaustive:
         raise UserError("--exhaustive applies to --model ranker: the retrieval report ranks every item already.")
-    if args.model == "ranker" and config.shortlist_cuts:
+    if args.model == "ranker":
         check_shortlist_config(config)
+    if args.model == "ranker" and config.shortlist_cuts:
         refuse_flags(args, "ranker", type(config).UNUSED_ON_SHORTLISTS,
                      f"a ranker trained on union shortlists (--shortlist_cuts {config.shortlist_cuts}) does not read "
                      "them (an epoch is one pass over its lists, drawn from the shortlists, and it is scored on the "

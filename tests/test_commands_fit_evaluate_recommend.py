@@ -225,6 +225,10 @@ def test_a_killed_run_resumes_from_its_backup(tmp_path, synthetic_data_dir):
      "--exhaustive: a ranker trained on union shortlists (--shortlist_cuts) orders its shortlist"),
     (["--config", "smoke", "--shortlist_cuts", "2", "--num_candidate_features", "12", "--steps_per_epoch", "5"],
      "--steps_per_epoch: a ranker trained on union shortlists (--shortlist_cuts 2) does not read them"),
+    (["--config", "default", "--steps_per_epoch", "5"],
+     "--steps_per_epoch: a ranker trained on union shortlists (--shortlist_cuts 4) does not read them"),
+    (["--config", "default", "--shortlist_cuts", "0"],
+     "popularity-sampled lists (--shortlist_cuts 0) has no candidate features: pass --num_candidate_features 0"),
 ])
 def test_fit_refuses_unknown_configs_fields_and_flags_that_do_not_apply(argv, message, capsys):
     from app import fit

@@ -12,12 +12,13 @@ from app.config.ranker import TrainConfig
 from app.errors import ConfigError
 
 
-def test_default_is_the_seeds_default_run():
+def test_default_is_the_seeds_model_trained_on_its_real_lists():
     config = PRESETS["default"].ranker
     assert (config.emb_size, config.num_layers, config.history_length, config.num_candidates) == (128, 4, 64, 16)
-    assert (config.batch_size, config.epochs, config.steps_per_epoch) == (128, 10, 500)
-    assert (config.learning_rate, config.weight_decay) == (1e-4, 0.01)
+    assert (config.batch_size, config.weight_decay) == (128, 0.01)
     assert config.action_weights == (10.0, 3.0, 1.0)
+    assert (config.shortlist_cuts, config.num_candidate_features) == (4, 12)
+    assert (config.learning_rate, config.epochs, config.patience) == (1e-3, 4, 1)
     full = PRESETS["full"].ranker
     assert (full.emb_size, full.num_layers, full.batch_size, full.epochs) == (256, 6, 256, 20)
 

@@ -37,6 +37,7 @@ def random_ranker(seed):
         "logit_cap": float(rng.choice([0.5, 30.0])),
         "use_history_match": bool(seed % 2 == 0),
         "use_category_match": seed in (1, 2),
+        "num_candidate_features": 5 if seed == 3 else 0,
     }
     keras.utils.set_random_seed(seed)
     model = PhoenixRanker(**kwargs)
@@ -48,7 +49,8 @@ def test_logits_match_keras(seed):
     model, config = random_ranker(seed)
     rng = np.random.default_rng(100 + seed)
     batch, history, candidates = (int(n) for n in rng.integers([1, 1, 1], [5, 12, 7]))
-    features, _, _ = random_batch(batch, history, candidates, seed=seed)
+    features, _, _ = random_batch(batch, history, candidates, seed=seed,
+                                  num_candidate_features=config.num_candidate_features)
     # Re-interactions: the first candidate is the latest history item (where there is one).
     latest = features["history_item_id"][:, -1]  # [B]
     features["candidate_item_id"][:, 0] = np.where(latest > 0, latest, features["candidate_item_id"][:, 0])

@@ -9,6 +9,8 @@ from app.config.presets import PRESETS
 from app.two_stage import timing
 
 SMALL = dataclasses.replace(PRESETS["smoke"].ranker, history_length=6)
+SMALL_OF_SHORTLISTS = dataclasses.replace(SMALL, num_candidate_features=12)
+"""A ranker of shortlist features: the benchmark feeds it random ones."""
 
 
 def test_multiply_adds_by_hand():
@@ -42,12 +44,13 @@ def test_top_items_orders_by_the_weighted_score():
 
 
 @pytest.mark.slow
-def test_a_small_speedup_and_exhaustive_run():
-    speedup = timing.cached_speedup(SMALL, num_candidates=40, repeats=2)
+@pytest.mark.parametrize("config", [SMALL, SMALL_OF_SHORTLISTS], ids=["plain", "shortlist_features"])
+def test_a_small_speedup_and_exhaustive_run(config):
+    speedup = timing.cached_speedup(config, num_candidates=40, repeats=2)
     assert speedup["max_abs_logit_difference"] < 1e-5
     assert speedup["full"]["p50_ms"] > 0 and speedup["cached"]["p50_ms"] > 0
     exhaustive = timing.exhaustive_ranking(
-        SMALL, 300, repeats=2, max_chunk_size=128, compare_full_model=True
+        config, 300, repeats=2, max_chunk_size=128, compare_full_model=True
     )
     assert (exhaustive["chunk_size"], exhaustive["scoring_calls"]) == (104, 3)
     assert exhaustive["p50_ms"] >= exhaustive["min_ms"] > 0
@@ -55,9 +58,10 @@ def test_a_small_speedup_and_exhaustive_run():
 
 
 @pytest.mark.slow
-def test_the_catalogue_benchmark_reports_the_documented_keys():
+@pytest.mark.parametrize("config", [SMALL, SMALL_OF_SHORTLISTS], ids=["plain", "shortlist_features"])
+def test_the_catalogue_benchmark_reports_the_documented_keys(config):
     results = timing.catalogue_timings(
-        SMALL, PRESETS["smoke"].retrieval, repeats=2, max_chunk_size=128, sizes=(300, 500), num_candidates=40,
+        config, PRESETS["smoke"].retrieval, repeats=2, max_chunk_size=128, sizes=(300, 500), num_candidates=40,
         retrieved=20, calls=3,
     )
     keys = {"items", "retrieval_p50_ms", "exhaustive_p50_ms", "two_stage_p50_ms", "two_stage_p99_ms",

@@ -39,6 +39,7 @@ from app.training.flow import BACKUP_DIR
 from app.training.flow import BEST_WEIGHTS_FILE
 from app.training.run import start_run_dir
 from app.training.run import train_and_report
+from app.training.shortlist_training import check_shortlist_config
 from tuning.leaderboard import leaderboard_markdown
 from tuning.leaderboard import leaderboard_rows
 from tuning.leaderboard import write_leaderboard_csv
@@ -134,6 +135,7 @@ def checked_request(args):
         raise UserError(f"tuning.search tunes the ranker on visitor data; --config {args.config} is made for "
                         f"{preset.data_kind} (python -m app.fit --config {args.config} trains it).")
     config = preset.ranker
+    check_shortlist_config(config)
     space_name = args.space or (args.config if args.config in SEARCH_SPACES else "default")
     if space_name not in SEARCH_SPACES:
         raise UserError(f"Unknown --space {space_name!r}. Expected one of: {', '.join(SEARCH_SPACES)}.")

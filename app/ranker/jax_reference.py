@@ -250,7 +250,9 @@ def forward(params, config, inputs, dtype=jnp.float32):
             config.max_age_hours,
         )  # [B, C, 7]
         candidate_parts.append(category_match.astype(dtype))
-    candidates = jnp.concatenate(candidate_parts, axis=-1)  # [B, C, 3D (+ 7) (+ 7)]
+    if config.num_candidate_features:
+        candidate_parts.append(jnp.asarray(inputs["candidate_features"], dtype))  # [B, C, F']
+    candidates = jnp.concatenate(candidate_parts, axis=-1)  # [B, C, 3D (+ 7) (+ 7) (+ F')]
     candidates = _matmul(candidates, params["candidate_projection"], dtype)  # [B, C, D]
 
     h = jnp.concatenate([customer, history, candidates], axis=1)  # [B, T, D]

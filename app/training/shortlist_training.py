@@ -19,8 +19,14 @@ logger = logging.getLogger(__name__)
 
 
 def check_shortlist_config(config):
-    """A `UserError` unless `config`'s ranker takes the shortlist's candidate features."""
-    if config.num_candidate_features != NUM_SHORTLIST_FEATURES:
+    """A `UserError` unless `config`'s ranker takes the candidate features of its training lists: the shortlist's
+    on union shortlists (`shortlist_cuts` > 0), none on popularity-sampled lists."""
+    if not config.shortlist_cuts and config.num_candidate_features:
+        raise UserError(
+            "A ranker trained on popularity-sampled lists (--shortlist_cuts 0) has no candidate features: pass "
+            f"--num_candidate_features 0. Received: --num_candidate_features {config.num_candidate_features}."
+        )
+    if config.shortlist_cuts and config.num_candidate_features != NUM_SHORTLIST_FEATURES:
         raise UserError(
             f"A ranker trained on shortlists (--shortlist_cuts {config.shortlist_cuts}) reads the shortlist's "
             f"{NUM_SHORTLIST_FEATURES} candidate features: pass --num_candidate_features {NUM_SHORTLIST_FEATURES}. "

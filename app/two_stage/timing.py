@@ -2,7 +2,10 @@
 
 Everything runs on a randomly initialised ranker of the given config and random
 but valid inputs (a full history drawn from the catalogue, so that some
-candidates match history events), so nothing needs data or TensorFlow. Times
+candidates match history events), so nothing needs data or TensorFlow. A
+ranker of shortlist features (`num_candidate_features` > 0) gets random ones:
+the network's work is the same, and the generators that would give them are
+not timed. Times
 are medians over repeated calls after a warm-up; each call starts from numpy
 inputs and ends with numpy outputs, so host-to-device copies and back are
 included. `multiply_adds` gives the arithmetic beside the measurement.
@@ -67,6 +70,13 @@ def random_history(history_length, items, categories, rng):
         "history_action": rng.integers(1, 4, (1, history_length)).astype(np.int32),
         "history_age_hours": ages[None].astype(np.float32),
     }
+
+
+def random_candidate_features(config, count, rng):
+    """float32 `[1, count, F']` random shortlist features for a ranker of `config` that takes them, else None."""
+    if not config.num_candidate_features:
+        return None
+    return rng.random((1, count, config.num_candidate_features), dtype=np.float32)
 
 
 def balanced_chunk_size(count, max_chunk_size):
@@ -187,14 +197,18 @@ def cached_speedup(config, num_candidates=1000, repeats=20, seed=0):
     ranker = random_ranker(config)
     items, categories = random_catalogue(num_candidates, rng)
     history = random_history(config.history_length, items, categories, rng)
+    candidate_features = random_candidate_features(config, num_candidates, rng)  # [1, C, F'] or None
     features = {**history, "candidate_item_id": items[None], "candidate_category_id": categories[None]}
+    if candidate_features is not None:
+        features["candidate_features"] = candidate_features
     cached = CachedRanker(ranker, chunk_size=num_candidates)
 
     def full():
         return np.asarray(ranker.predict_on_batch(features))  # [1, C, A]
 
     def cached_scores():
-        return cached.score(cached.encode(history), history, items[None], categories[None])  # [1, C, A]
+        cache = cached.encode(history)
+        return cached.score(cache, history, items[None], categories[None], candidate_features)  # [1, C, A]
 
     difference = float(np.max(np.abs(full() - cached_scores())))
     load = os.getloadavg()[0]
@@ -212,18 +226,22 @@ def cached_speedup(config, num_candidates=1000, repeats=20, seed=0):
     }
 
 
-def full_model_logits(ranker, history, items, categories, chunk_size=FULL_MODEL_CHUNK_SIZE):
+def full_model_logits(ranker, history, items, categories, chunk_size=FULL_MODEL_CHUNK_SIZE, candidate_features=None):
     """Logits `[I, A]` of every item through the full ranker, as `app.recommend` scored a catalogue.
 
     The items are cut into rows of `chunk_size` (the last padded with id 0),
     each row a candidate list for the same history, and scored with
-    `predict(batch_size=8)`.
+    `predict(batch_size=8)`; `candidate_features [1, I, F']` go with them to a ranker that takes them.
     """
     rows = -(-len(items) // chunk_size)
     padding = rows * chunk_size - len(items)
     features = {name: np.repeat(value, rows, axis=0) for name, value in history.items()}  # [R, S]
     features["candidate_item_id"] = np.pad(items, (0, padding)).reshape(rows, chunk_size)  # [R, chunk]
     features["candidate_category_id"] = np.pad(categories, (0, padding)).reshape(rows, chunk_size)
+    if candidate_features is not None:
+        features["candidate_features"] = np.pad(candidate_features[0], ((0, padding), (0, 0))).reshape(
+            rows, chunk_size, -1
+        )  # [R, chunk, F']
     logits = np.asarray(ranker.predict(features, batch_size=8, verbose=0))  # [R, chunk, A]
     return logits.reshape(rows * chunk_size, -1)[: len(items)]  # [I, A]
 
@@ -256,16 +274,18 @@ def exhaustive_ranking(
     ranker = random_ranker(config)
     items, categories = random_catalogue(catalogue_size, rng)
     history = random_history(config.history_length, items, categories, rng)
+    candidate_features = random_candidate_features(config, catalogue_size, rng)  # [1, I, F'] or None
     chunk_size = balanced_chunk_size(catalogue_size, max_chunk_size)
     cached = CachedRanker(ranker, chunk_size=chunk_size)
 
     def rank():
         cache = cached.encode(history)
-        logits = cached.score(cache, history, items[None], categories[None])[0]  # [I, A]
+        logits = cached.score(cache, history, items[None], categories[None], candidate_features)[0]  # [I, A]
         return items[top_items(logits, top_k)]  # [k]
 
     def rank_with_full_model():
-        return items[top_items(full_model_logits(ranker, history, items, categories), top_k)]  # [k]
+        logits = full_model_logits(ranker, history, items, categories, candidate_features=candidate_features)
+        return items[top_items(logits, top_k)]  # [k]
 
     calls = {"cached": rank}
     comparison = {}
@@ -311,14 +331,16 @@ def two_stage_timing(config, retrieval_config, catalogue_size, retrieved=DEFAULT
     catalog = ItemCatalog(item_id=items[order], category_id=categories[order],
                           action_counts=np.ones((catalogue_size, NUM_ACTIONS), np.int64))
     history = random_history(config.history_length, items, categories, rng)
+    shortlist_size = retrieved + config.history_length
+    candidate_features = random_candidate_features(config, shortlist_size, rng)  # [1, K + S, F'] or None
     two_stage = CatalogueRanker(ranker, catalog, DEFAULT_LOSS_WEIGHTS, retriever, retrieved,
-                                chunk_size=balanced_chunk_size(retrieved + config.history_length, MAX_CHUNK_SIZE))
+                                chunk_size=balanced_chunk_size(shortlist_size, MAX_CHUNK_SIZE))
 
     def retrieve():
         return np.asarray(two_stage.index.predict_on_batch(retriever.user_embeddings(history, batch_size=1))[1])
 
     def recommend():
-        candidates, _, scores = two_stage.score(history)  # [1, M], [1, M]
+        candidates, _, scores = two_stage.score(history, two_stage.candidates(history), candidate_features)  # [1, M]
         return candidates[0, np.argsort(-scores[0], kind="stable")[:10]]  # [10]
 
     load = os.getloadavg()[0]

@@ -12,6 +12,12 @@ lists, and therefore the numbers, are those `app.fit` reported.
   visitor's items of the split and popularity-sampled negatives.
 - `--protocol both` (the default): the catalogue tables, then the sampled ones.
 
+A ranker refit on the training and validation events (`refit`, the `default`
+preset's) is scored as `app.fit` reported it: on validation by the ranker of
+the first fit (`<run>/validation_fit.keras`) beside peers fitted on the
+training split, on test by `<run>.keras` beside peers fitted on the training
+and validation events.
+
 A model trained on the public session benchmark (`--config sessions`) is scored
 on its protocol instead (`app.sessions.benchmark`): all items ranked for every
 case of `--test_cases FILE`, or of the validation split, by the two stages
@@ -48,6 +54,8 @@ from app.evaluation.report import write_report
 from app.sessions.benchmark import benchmark_entry
 from app.sessions.benchmark import benchmark_table
 from app.sessions.benchmark import sessions_of_stores
+from app.training.refit import refit_catalogue_metrics
+from app.training.refit import validation_fit_path
 from app.training.saved_runs import check_retriever_data
 from app.training.saved_runs import chosen_retriever
 from app.training.saved_runs import load_ranker
@@ -270,16 +278,28 @@ def main(argv=None):
     wants_retriever = "catalogue" in protocols and not config.shortlist_cuts
     retriever_path = chosen_retriever(args.model, args.retriever, args.exhaustive) if wants_retriever else None
     retriever = load_retriever(retriever_path) if retriever_path else None
-    data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
     splits = ("validation", "test") if args.split == "both" else (args.split,)
+    validation_fit = validation_fit_path(args.model) if config.refit and "validation" in splits else None
+    if validation_fit and not validation_fit.is_file():
+        raise UserError(f"{args.model} is refit on training and validation events; its validation figures are of the "
+                        f"ranker fitted on the training split, {validation_fit}, which is missing. Score the test "
+                        "split alone (--split test) or train the run again.")
+    data = load_data(**flags, if_stale="rebuild" if args.rebuild_data else "error")
     metrics, described = {}, {}
     if "catalogue" in protocols:
         if retriever_path:
             check_retriever_data(retriever_path, data)
-        metrics["catalogue"] = catalogue_metrics(model, config, data, splits, retriever, retrieved, args.exhaustive,
-                                                 max_visitors, peers, window_hours, training_verbosity())
+        if config.refit:
+            metrics["catalogue"] = refit_catalogue_metrics(
+                load_ranker(validation_fit) if validation_fit else None, model, config, data, splits,
+                max_visitors=max_visitors, peers=peers, window_hours=window_hours, verbose=training_verbosity())
+        else:
+            metrics["catalogue"] = catalogue_metrics(model, config, data, splits, retriever, retrieved,
+                                                     args.exhaustive, max_visitors, peers, window_hours,
+                                                     training_verbosity())
         described["catalogue"] = catalogue_description(data.catalog.num_items, retriever, retrieved, args.exhaustive,
-                                                       max_visitors, window_hours, bool(config.shortlist_cuts))
+                                                       max_visitors, window_hours, bool(config.shortlist_cuts),
+                                                       config.refit)
     if "sampled" in protocols:
         metrics["sampled"] = evaluate_all(model, config, data, evaluation_lists_for(config, data, splits),
                                           training_verbosity())

@@ -11,7 +11,10 @@ resumes from the last finished epoch.
 With `--shortlist_cuts N` (and `--num_candidate_features 12`) the ranker trains on its real lists instead of
 popularity-sampled ones: the candidate generators' union shortlists of N held-out cuts of the training events
 (`app.training.shortlist_training`); its catalogue tables are the two stages (that shortlist ordered by the ranker)
-beside every generator and the gradient-boosted reranker of the same shortlist, and it has no sampled tables.
+beside every generator and the gradient-boosted reranker of the same shortlist, and it has no sampled tables. The
+`default` preset trains so, and with `--refit true` (its setting) trains the ranker again for the chosen epochs on
+the training and validation events (`app.training.refit`): `<run>.keras` is that ranker, of the test figures, and
+`<run>/validation_fit.keras` the one of the validation figures.
 
 The retrieval model (`--model retrieval`) writes `<output_dir>/<run>.keras` and
 `<run>.json` with recall@K over the whole catalogue beside popularity and

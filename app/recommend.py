@@ -30,6 +30,7 @@ from app.cli.shared import add_rebuild_flag
 from app.cli.shared import exits_cleanly_on_user_error
 from app.cli.shared import setup_logging
 from app.errors import UserError
+from app.training.refit import refit_data
 from app.training.saved_runs import check_retriever_data
 from app.training.saved_runs import chosen_retriever
 from app.training.saved_runs import load_ranker
@@ -147,8 +148,11 @@ def main(argv=None):
 
 
 def recommend_from_shortlist(args, report, config, ranker):
-    """A ranker trained on union shortlists orders the visitor's: the generators fitted on the training split."""
+    """A ranker trained on union shortlists orders the visitor's: the generators fitted on the training split (on the
+    training and validation events for a refit run, as its ranker)."""
     data = load_data(**merged_data_flags(args, report), if_stale="rebuild" if args.rebuild_data else "error")
+    if config.refit:
+        data = refit_data(data)
     history = visitor_history(data, args.visitor, config.history_length)
     shortlister = UnionShortlister(data.catalog, action_weights=config.action_weights).fit(data.train)
     items, probabilities, scores = ShortlistRanker(ranker, shortlister, config.action_weights).score(history)

@@ -8,6 +8,7 @@ import sys
 import time
 import zipfile
 
+import numpy as np
 import pytest
 from app.candidates.peers import GENERATOR_NAMES
 from commands import REPO
@@ -116,16 +117,30 @@ def test_unknown_visitor_is_one_line(twin_run):
 
 
 @pytest.mark.slow
-def test_a_ranker_trained_on_shortlists_is_reported_evaluated_and_recommends_as_two_stages(
+def test_a_ranker_trained_on_shortlists_and_refit_is_reported_evaluated_and_recommends_as_two_stages(
         tmp_path, synthetic_data_dir, retail_rocket_synthetic):
     data_flags = ["--dataset", "retail_rocket/synthetic", "--data_dir", str(synthetic_data_dir)]
-    run = fit_once(tmp_path, "shortlists", data_flags,
-                   ["--config", "smoke", "--shortlist_cuts", "2", "--num_candidate_features", "12", "--epochs", "1"])
+    run = fit_once(tmp_path, "shortlists", data_flags, ["--config", "smoke", "--shortlist_cuts", "2",
+                                                        "--num_candidate_features", "12", "--epochs", "1",
+                                                        "--refit", "true"])
     report = run.report
     assert list(report["metrics"]) == list(report["protocols"]) == ["catalogue"]  # no sampled lists: no features
     assert "the ranker over the union shortlist" in report["protocols"]["catalogue"]
+    assert "test: the ranker refit and the peers fitted on the training and validation events" in (
+        report["protocols"]["catalogue"])
     assert report["training_lists"]["cuts"] == 2
     assert 0 < report["training_lists"]["lists"] <= report["training_lists"]["held_out_visitors"]
+    # The refit: as many epochs as the best validation epoch, on the lists of more events, and other weights than
+    # the ranker of the validation figures (kept in the run's folder).
+    refit = report["refit"]
+    assert refit["epochs"] == 1 and len(refit["epoch_seconds"]) == 1
+    assert refit["training_lists"]["held_out_visitors"] >= report["training_lists"]["held_out_visitors"]
+    validation_fit = tmp_path / "shortlists" / "validation_fit.keras"
+    assert refit["validation_fit"] == str(validation_fit)
+    from app.training.saved_runs import load_ranker
+
+    refit_weights, validation_weights = (load_ranker(path).get_weights() for path in (run.model_path, validation_fit))
+    assert any(not np.array_equal(a, b) for a, b in zip(refit_weights, validation_weights))
     for split in ("validation", "test"):
         entry = report["metrics"]["catalogue"][split]
         assert set(entry["baselines"]) == CATALOGUE_PEERS | {"boosted_reranker"}
@@ -146,6 +161,10 @@ def test_a_ranker_trained_on_shortlists_is_reported_evaluated_and_recommends_as_
     assert_ranking_printed(run, retail_rocket_synthetic.test.visitor_id[0])
     refused = run_module("app.recommend", run.model_path, "--visitor", "1", "--exhaustive", check=False)
     assert "this ranker was trained on union shortlists" in one_error_line(refused)
+    validation_fit.unlink()
+    refused = run_module("app.evaluate", run.model_path, "--split", "validation", check=False)
+    assert f"its validation figures are of the ranker fitted on the training split, {validation_fit}, which is " \
+           "missing" in one_error_line(refused)
 
 
 # --- the real slice: a short run that built its data itself ---
@@ -227,7 +246,11 @@ def test_a_killed_run_resumes_from_its_backup(tmp_path, synthetic_data_dir):
      "--steps_per_epoch: a ranker trained on union shortlists (--shortlist_cuts 2) does not read them"),
     (["--config", "default", "--steps_per_epoch", "5"],
      "--steps_per_epoch: a ranker trained on union shortlists (--shortlist_cuts 4) does not read them"),
-    (["--config", "default", "--shortlist_cuts", "0"],
+    (["--config", "smoke", "--refit", "true"],
+     "--refit true applies to a ranker trained on union shortlists"),
+    (["--config", "default", "--shortlist_cuts", "0", "--num_candidate_features", "0"],
+     "--refit true applies to a ranker trained on union shortlists"),
+    (["--config", "default", "--shortlist_cuts", "0", "--refit", "false"],
      "popularity-sampled lists (--shortlist_cuts 0) has no candidate features: pass --num_candidate_features 0"),
 ])
 def test_fit_refuses_unknown_configs_fields_and_flags_that_do_not_apply(argv, message, capsys):

@@ -77,13 +77,14 @@ PRESETS = {
     # matched against the history's, trained on its real lists: the union shortlists of 4 held-out cuts of each
     # visitor's training events, with the shortlist's 12 features (`app.training.shortlist_training`). Chosen on the
     # real slice's validation visitors: lr 1e-3 peaks at the second pass over the lists (the seed's 1e-4 was still
-    # climbing after 6), 4 cuts beat 2 by a hair, and it overfits after that, so 4 epochs with a patience of 1. The
+    # climbing after 6), 4 cuts beat 2 by a hair, and it overfits after that, so 4 epochs with a patience of 1; then
+    # refit on the training and validation events for the best epoch's count (`app.training.refit`). The
     # retrieval model was chosen on the same split (learning rate, temperature, epoch length): it overfits from the
     # second pass over the ~25K train cuts on, so its epochs are short (25 steps of 256) and early stopping picks the
     # best one; a few minutes on 2 CPU cores.
     "default": Preset(
         ranker=TrainConfig(use_category_match=True, shortlist_cuts=4, num_candidate_features=12, learning_rate=1e-3,
-                           epochs=4, patience=1),
+                           epochs=4, patience=1, refit=True),
         retrieval=RetrievalConfig(),
     ),
     # The seed's large ranker, with the default retrieval model.

@@ -25,7 +25,10 @@ class TrainConfig(ModelConfig):
     ranking gives the ranker; `shortlist_cuts` > 0 trains on the ranker's real
     lists instead of popularity-sampled ones, the union shortlists of that many
     held-out cuts of each visitor's training events, each epoch one pass over
-    them: `app.training.shortlist_training`); the rest to `model.fit`. The session
+    them: `app.training.shortlist_training`); the rest to `model.fit`. `refit`
+    (on shortlists only) trains the ranker again, for the epochs chosen on
+    validation, on the training and validation events before the test figures
+    and the saved model (`app.training.refit`). The session
     benchmark's stage 2 (`app.training.sessions`) does not read the fields of
     `UNUSED_ON_SESSIONS`: an epoch is one pass over its training shortlists, and
     it scores every validation case.
@@ -48,7 +51,8 @@ class TrainConfig(ModelConfig):
     )
     BELOW_ONE = ("dropout_rate", "embedding_dropout")
     UNUSED_ON_SESSIONS = ("steps_per_epoch", "eval_list_length", "eval_max_lists", "eval_batch_size",
-                          "target_window_events", "popularity_alpha", "same_category_negatives", "shortlist_cuts")
+                          "target_window_events", "popularity_alpha", "same_category_negatives", "shortlist_cuts",
+                          "refit")
     UNUSED_ON_VISITORS = ()
     UNUSED_ON_SHORTLISTS = ("steps_per_epoch", "eval_list_length", "target_window_events", "popularity_alpha",
                             "same_category_negatives", "retrieved")
@@ -97,6 +101,7 @@ class TrainConfig(ModelConfig):
     addtocart_weight: float = 3.0
     view_weight: float = 1.0
     patience: int = 3
+    refit: bool = False
     steps_per_execution: int = 1
     precision: str = "float32"
     seed: int = 0

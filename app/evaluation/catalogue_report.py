@@ -36,9 +36,10 @@ NO_MODEL_NOTE = ("no model row: the ranker alone is ranked over the whole catalo
 
 
 def catalogue_description(num_items, retriever=None, retrieved=None, exhaustive=False, max_visitors=0,
-                          window_hours=DEFAULT_WINDOW_HOURS, shortlists=False):
+                          window_hours=DEFAULT_WINDOW_HOURS, shortlists=False, refit=False):
     """One line saying what the catalogue tables hold: equal lines mean tables of the same figures (`shortlists`:
-    the ranker was trained on union shortlists, and orders them)."""
+    the ranker was trained on union shortlists, and orders them; `refit`: the test figures come from the refit on
+    training and validation events, `app.training.refit`)."""
     if shortlists:
         top = ", ".join(f"{name} {k}" for name, k in DEFAULT_TOP.items())
         model = f"model: two stages, the ranker over the union shortlist ({top})"
@@ -49,8 +50,10 @@ def catalogue_description(num_items, retriever=None, retrieved=None, exhaustive=
     else:
         model = NO_MODEL_NOTE
     visitors = f"at most {max_visitors} visitors (a fixed hashed subset)" if max_visitors else "every visitor"
+    fits = ("; validation: the ranker and peers fitted on the training split; test: the ranker refit and the peers "
+            "fitted on the training and validation events, ranking their catalogue" if refit else "")
     return (f"catalogue protocol: every one of {num_items} catalogue items ranked for {visitors} of the split; "
-            f"{model}; co-visitation window {window_hours:g} h")
+            f"{model}; co-visitation window {window_hours:g} h{fits}")
 
 
 def catalogue_metrics(ranker, config, data, splits, retriever=None, retrieved=None, exhaustive=False,

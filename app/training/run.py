@@ -21,6 +21,7 @@ from app.training.epoch_evaluation import TRAINING_LISTS_PREFIX, VALIDATION_PREF
 from app.training.flow import BACKUP_DIR, LOG_FILE, fit_model
 from app.training.progress import CompactProgressBar
 from app.training.ranker import MONITOR, compiled_ranker, export_ranker, training_batches
+from app.training.refit import refit_catalogue_metrics, refit_ranker, validation_fit_path
 from app.training.saved_runs import load_ranker
 from app.training.shortlist_training import shortlist_training
 
@@ -118,8 +119,10 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
     ranked, the baselines and candidate generators beside the model; `app.evaluation.catalogue_report`), then for a
     ranker trained on sampled lists `metrics.sampled.{validation,test}` (the fixed lists it was selected on; a ranker
     trained on shortlists reads their features, which those lists lack). Both score at most
-    `config.eval_max_lists` lists or visitors per split. The run directory must exist (`start_run_dir`); a backup in
-    it is resumed.
+    `config.eval_max_lists` lists or visitors per split. With `config.refit` the ranker chosen on validation is kept
+    as `<run_name>/validation_fit.keras` for the validation figures, and `<run_name>.keras` is the refit ranker
+    (`app.training.refit`) of the test figures. The run directory must exist (`start_run_dir`); a backup in it is
+    resumed.
 
     Args:
         config: the `TrainConfig` to train.
@@ -142,18 +145,30 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
     run_dir = output_dir / run_name
     keras_distribution = make_distribution(distribution, config)
     model, epoch_seconds, steps, list_statistics = train(config, data, run_dir, lists, keras_distribution, verbose)
+    refit = {}
+    if config.refit:
+        validation_fit = export_ranker(model, config, validation_fit_path(output_dir / f"{run_name}.keras"))
+        started = time.perf_counter()
+        model, epochs, refit_epoch_seconds, refit_lists = refit_ranker(config, data, run_dir, keras_distribution,
+                                                                       verbose)
+        refit = {"epochs": epochs, "epoch_seconds": refit_epoch_seconds, "training_lists": refit_lists,
+                 "seconds": time.perf_counter() - started, "validation_fit": str(validation_fit)}
     model_path = export_ranker(model, config, output_dir / f"{run_name}.keras")
 
-    # Report what the saved file does, exactly as `app.evaluate` will see it.
+    # Report what the saved files do, exactly as `app.evaluate` will see them.
     ranker = load_ranker(model_path)
     started = time.perf_counter()
     peers = PEER_NAMES if config.shortlist_cuts else GENERATOR_NAMES
-    metrics = {"catalogue": catalogue_metrics(ranker, config, data, REPORTED_SPLITS, exhaustive=exhaustive,
-                                              max_visitors=config.eval_max_lists, peers=peers, verbose=verbose)}
+    options = dict(exhaustive=exhaustive, max_visitors=config.eval_max_lists, peers=peers, verbose=verbose)
+    if config.refit:
+        metrics = {"catalogue": refit_catalogue_metrics(load_ranker(validation_fit), ranker, config, data,
+                                                        REPORTED_SPLITS, **options)}
+    else:
+        metrics = {"catalogue": catalogue_metrics(ranker, config, data, REPORTED_SPLITS, **options)}
     catalogue_seconds = time.perf_counter() - started
     protocols = {"catalogue": catalogue_description(data.catalog.num_items, exhaustive=exhaustive,
                                                     max_visitors=config.eval_max_lists,
-                                                    shortlists=bool(config.shortlist_cuts))}
+                                                    shortlists=bool(config.shortlist_cuts), refit=config.refit)}
     if not config.shortlist_cuts:  # a ranker of shortlists reads their features, which sampled lists lack
         metrics["sampled"] = evaluate_all(ranker, config, data, {split: lists[split] for split in REPORTED_SPLITS},
                                           verbose)
@@ -176,6 +191,7 @@ def train_and_report(config, data, lists, flags, output_dir, run_name, data_seco
         },
         protocols=protocols,
         **({"training_lists": list_statistics} if list_statistics else {}),  # a ranker of shortlists' lists
+        **({"refit": refit} if refit else {}),
         metrics=metrics,
     )
     write_report(output_dir / f"{run_name}.json", report)

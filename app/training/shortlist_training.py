@@ -20,7 +20,10 @@ logger = logging.getLogger(__name__)
 
 def check_shortlist_config(config):
     """A `UserError` unless `config`'s ranker takes the candidate features of its training lists: the shortlist's
-    on union shortlists (`shortlist_cuts` > 0), none on popularity-sampled lists."""
+    on union shortlists (`shortlist_cuts` > 0), none on popularity-sampled lists; `refit` on shortlists only."""
+    if not config.shortlist_cuts and config.refit:
+        raise UserError("--refit true applies to a ranker trained on union shortlists (--shortlist_cuts N, with "
+                        "--num_candidate_features 12): pass --refit false.")
     if not config.shortlist_cuts and config.num_candidate_features:
         raise UserError(
             "A ranker trained on popularity-sampled lists (--shortlist_cuts 0) has no candidate features: pass "
@@ -32,6 +35,28 @@ def check_shortlist_config(config):
             f"{NUM_SHORTLIST_FEATURES} candidate features: pass --num_candidate_features {NUM_SHORTLIST_FEATURES}. "
             f"Received: --num_candidate_features {config.num_candidate_features}."
         )
+
+
+def shortlist_batches(config, train, name):
+    """`(batches, steps_per_epoch, statistics)`: the endless training batches of the held-out union shortlists of
+    the events of `train` (an `EventStore`), the steps of one pass over them and the lists' statistics (JSON-able,
+    for the report); `name` names the data in a refusal."""
+    started = time.perf_counter()
+    try:
+        lists = shortlist_training_lists(train, config.history_length, config.num_candidates,
+                                         config.action_weights, cuts=config.shortlist_cuts, seed=config.seed)
+    except ValueError as error:
+        raise UserError(f"Cannot train a ranker on the shortlists of {name}: {error}") from error
+    steps = len(lists.labels) // config.batch_size
+    if steps == 0:
+        raise UserError(f"{name} gives {len(lists.labels)} training lists, fewer than one batch "
+                        f"(--batch_size {config.batch_size}): lower --batch_size or add data.")
+    statistics = {**lists.statistics, "seconds": time.perf_counter() - started}
+    logger.info("%d training lists of %d candidates from %d held-out visitors (%d cuts) in %.1f s.",
+                statistics["lists"], config.num_candidates, statistics["held_out_visitors"], config.shortlist_cuts,
+                statistics["seconds"])
+    batches = list_batches(lists.features, lists.labels, lists.mask, config.batch_size, config.seed)
+    return batches, steps, statistics
 
 
 def shortlist_training(config, data):
@@ -47,22 +72,11 @@ def shortlist_training(config, data):
         statistics (JSON-able, for the report).
     """
     check_shortlist_config(config)
-    started = time.perf_counter()
     try:
-        lists = shortlist_training_lists(data.train, config.history_length, config.num_candidates,
-                                         config.action_weights, cuts=config.shortlist_cuts, seed=config.seed)
         queries = catalogue_queries(data.validation, config.history_length, config.eval_max_lists, config.seed)
     except ValueError as error:
-        raise UserError(f"Cannot train a ranker on the shortlists of {data.name}: {error}") from error
-    steps = len(lists.labels) // config.batch_size
-    if steps == 0:
-        raise UserError(f"{data.name} gives {len(lists.labels)} training lists, fewer than one batch "
-                        f"(--batch_size {config.batch_size}): lower --batch_size or add data.")
+        raise UserError(f"Cannot validate a ranker on the shortlists of {data.name}: {error}") from error
+    batches, steps, statistics = shortlist_batches(config, data.train, data.name)
     shortlister = UnionShortlister(data.catalog, action_weights=config.action_weights).fit(data.train)
     validation = ShortlistValidation(shortlister, queries, config.action_weights, config.seed)
-    statistics = {**lists.statistics, "seconds": time.perf_counter() - started}
-    logger.info("%d training lists of %d candidates from %d held-out visitors (%d cuts) in %.1f s.",
-                statistics["lists"], config.num_candidates, statistics["held_out_visitors"], config.shortlist_cuts,
-                statistics["seconds"])
-    batches = list_batches(lists.features, lists.labels, lists.mask, config.batch_size, config.seed)
     return batches, steps, validation, statistics

@@ -100,7 +100,7 @@ def catalogue_metrics(ranker, config, data, splits, retriever=None, retrieved=No
         generators[BOOSTED_RERANKER] = BoostedReranker(data.catalog, config.history_length,
                                                        action_weights=config.action_weights,
                                                        seed=config.seed).fit(data.train)
-    logger.info("Peers fitted on the training split in %.1f s.", time.perf_counter() - started)
+    logger.info("Peers fitted on %d training events in %.1f s.", data.train.num_events, time.perf_counter() - started)
     others.update({name: generators[name].score for name in peers})
     metrics = {}
     for split in splits:

@@ -1,8 +1,9 @@
 """The refit: the ranker trained again on the training and validation events, for the epochs chosen on validation.
 
 The validation split chooses the epochs (and every other setting); the test figures and the saved model then come
-from a ranker trained from scratch, with the same seed, on every visitor's training and validation events, its
-shortlist generators and catalogue fitted on those events too. The test split's events are in neither.
+from a ranker trained from scratch (its weights drawn from the random state the command seeded) on every visitor's
+training and validation events, its shortlist generators and catalogue fitted on those events too. The test split's
+events are in neither. An interrupted refit is not resumed: the run starts again.
 """
 
 import dataclasses
